@@ -1,0 +1,7 @@
+//! kronjob: a drop-in Kubernetes `batch/v1` CronJob controller.
+//!
+//! Functional core, imperative shell: [`schedule`] and [`planner`] are pure
+//! functions of (CronJob, owned Jobs, now); the controller only feeds them and
+//! carries out their plan.
+
+pub mod schedule;
