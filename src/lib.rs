@@ -5,3 +5,7 @@
 //! carries out their plan.
 
 pub mod schedule;
+pub mod planner;
+pub mod controller;
+pub mod health;
+pub mod metrics;
