@@ -1,0 +1,309 @@
+//! The imperative shell: watches CronJobs and the Jobs they own, runs one
+//! [`sync`] per CronJob when something changes or its next slot comes, and
+//! requeues it for exactly that slot. No polling, no periodic relist.
+
+pub mod api_errors;
+pub mod job_cache;
+pub mod sync;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, TryStreamExt, future};
+use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::watch;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::planner::{EventType, PlannedEvent};
+use job_cache::JobCache;
+use sync::SyncError;
+
+/// Event source component, as upstream's controller reports it.
+pub const COMPONENT: &str = "cronjob-controller";
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespaces to watch; empty means all namespaces.
+    pub namespaces: Vec<String>,
+    /// CronJobs synced at once.
+    pub concurrency: u16,
+    /// This replica's name in Events (reportingInstance) and the Lease.
+    pub instance: String,
+}
+
+/// (spec generation, (reason, message) already reported for it)
+type ReportedWarnings = (i64, HashSet<(&'static str, String)>);
+
+/// State shared by every watched scope (namespace or whole cluster).
+pub struct Shared {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub leader: watch::Receiver<bool>,
+    /// Spec-problem warnings already reported, per CronJob UID and generation.
+    reported: Mutex<HashMap<String, ReportedWarnings>>,
+    /// Consecutive failures per CronJob, for the retry backoff.
+    failures: Mutex<HashMap<ObjectRef<CronJob>, u32>>,
+    /// Last slot counted as missed, per CronJob UID.
+    pub missed_slots: Mutex<HashMap<String, Timestamp>>,
+}
+
+/// What one reconcile sees: the shared state plus its scope's Job cache.
+pub struct Context {
+    pub shared: Arc<Shared>,
+    pub jobs: Arc<JobCache>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Shared {
+    pub fn new(client: Client, settings: &Settings, metrics: Arc<Metrics>, health: Arc<Health>, leader: watch::Receiver<bool>) -> Self {
+        let reporter = Reporter { controller: COMPONENT.into(), instance: Some(settings.instance.clone()) };
+        Shared {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            health,
+            leader,
+            reported: Mutex::default(),
+            failures: Mutex::default(),
+            missed_slots: Mutex::default(),
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Publish an Event about the CronJob. Warnings about its spec are
+    /// reported once per spec generation, not at every sync. A failure to
+    /// publish is logged and never fails the sync.
+    pub async fn emit(&self, cronjob: &CronJob, ev: &PlannedEvent) {
+        if ev.is_spec_problem() {
+            let uid = cronjob.uid().unwrap_or_default();
+            let generation = cronjob.metadata.generation.unwrap_or(0);
+            let mut reported = self.reported.lock().unwrap();
+            let entry = reported.entry(uid).or_insert_with(|| (generation, HashSet::new()));
+            if entry.0 != generation {
+                *entry = (generation, HashSet::new());
+            }
+            if !entry.1.insert((ev.reason, ev.message.clone())) {
+                debug!(reason = ev.reason, "spec warning already reported for this generation");
+                return;
+            }
+        }
+        match ev.type_ {
+            EventType::Normal => info!(reason = ev.reason, message = %ev.message, "event"),
+            EventType::Warning => warn!(reason = ev.reason, message = %ev.message, "event"),
+        }
+        let kube_ev = KubeEvent {
+            type_: match ev.type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            },
+            reason: ev.reason.into(),
+            note: Some(ev.message.clone()),
+            action: action_for(ev.reason).into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&kube_ev, &cronjob.object_ref(&())).await {
+            warn!(error = %e, reason = ev.reason, "could not publish event");
+        }
+    }
+}
+
+/// The events.k8s.io `action` that goes with each reason.
+fn action_for(reason: &str) -> &'static str {
+    match reason {
+        "SuccessfulCreate" | "FailedCreate" => "Create",
+        "SuccessfulDelete" | "FailedDelete" => "Delete",
+        "FailedGet" => "Get",
+        _ => "Sync",
+    }
+}
+
+async fn reconcile(cronjob: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, SyncError> {
+    if !ctx.is_leader() {
+        // A standby keeps its caches warm but acts on nothing; taking the
+        // lease triggers a sync of every CronJob.
+        return Ok(Action::await_change());
+    }
+    let key = ObjectRef::from_obj(&*cronjob);
+    let span = info_span!("reconcile", namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any());
+    let started = std::time::Instant::now();
+    let mut leadership = ctx.leader.clone();
+    let result = tokio::select! {
+        r = sync::sync(&cronjob, &ctx).instrument(span.clone()) => r,
+        // Lost the lease: stop at once. Whatever was half done is finished
+        // by the next leader (Job names are deterministic, AlreadyExists is
+        // handled), so nothing is duplicated or lost.
+        _ = leadership.wait_for(|l| !*l) => {
+            span.in_scope(|| warn!("lost leadership during sync; stopping"));
+            return Ok(Action::await_change());
+        }
+    };
+    let outcome = if result.is_ok() { "success" } else { "error" };
+    ctx.metrics.reconciles.with_label_values(&[outcome]).inc();
+    ctx.metrics.reconcile_duration.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
+    let synced = result?;
+    ctx.failures.lock().unwrap().remove(&key);
+    Ok(match synced.wake_at {
+        Some(at) => {
+            let after = at.duration_since(Timestamp::now());
+            Action::requeue(Duration::try_from(after).unwrap_or(Duration::ZERO))
+        }
+        None => Action::await_change(),
+    })
+}
+
+/// Retry a failed sync with exponential backoff: 1 s doubling to 5 min.
+fn error_policy(cronjob: Arc<CronJob>, err: &SyncError, ctx: Arc<Context>) -> Action {
+    let key = ObjectRef::from_obj(&*cronjob);
+    let mut failures = ctx.failures.lock().unwrap();
+    let n = failures.entry(key).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
+    warn!(namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any(), error = %err, retry_in = ?delay, "sync failed");
+    Action::requeue(delay)
+}
+
+fn strip_cronjob(cj: &mut CronJob) {
+    cj.metadata.managed_fields = None;
+    if let Some(ann) = cj.metadata.annotations.as_mut() {
+        ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Count watch traffic and errors for a resource, and mark its cache synced.
+fn observe_watch<K, S>(
+    stream: S,
+    resource: &'static str,
+    scope: Option<String>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) -> impl Stream<Item = Result<WatchEvent<K>, watcher::Error>>
+where
+    S: Stream<Item = Result<WatchEvent<K>, watcher::Error>>,
+{
+    stream.inspect(move |ev| match ev {
+        Ok(e) => {
+            metrics.watch_events.with_label_values(&[resource]).inc();
+            if matches!(e, WatchEvent::InitDone) {
+                metrics.cache_synced.with_label_values(&[resource]).set(1);
+                health.mark_synced(resource, scope.as_deref());
+            }
+        }
+        Err(err) => {
+            metrics.watch_errors.with_label_values(&[resource]).inc();
+            warn!(resource, error = %err, "watch error; retrying with backoff");
+        }
+    })
+}
+
+/// Run the controller until `shutdown` resolves, then finish in-flight syncs.
+pub async fn run(shared: Arc<Shared>, settings: &Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.namespaces.iter().cloned().map(Some).collect()
+    };
+    shared.health.expect_scopes(scopes.len());
+    future::join_all(scopes.into_iter().map(|scope| run_scope(shared.clone(), scope, settings.concurrency, shutdown.clone()))).await;
+}
+
+async fn run_scope(shared: Arc<Shared>, scope: Option<String>, concurrency: u16, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = shared.client.clone();
+    let (cronjobs, jobs): (Api<CronJob>, Api<Job>) = match &scope {
+        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
+    let cache = Arc::new(JobCache::default());
+    let ctx = Arc::new(Context { shared: shared.clone(), jobs: cache.clone() });
+
+    let (reader, writer) = reflector::store();
+    let metrics = shared.metrics.clone();
+    let forget = {
+        let metrics = metrics.clone();
+        move |ev: &WatchEvent<CronJob>| {
+            if let WatchEvent::Delete(cj) = ev {
+                metrics.forget_cronjob(&cj.namespace().unwrap_or_default(), &cj.name_any());
+            }
+        }
+    };
+    let cronjob_stream = observe_watch(
+        watcher::watcher(cronjobs, watcher::Config::default()).default_backoff().modify(strip_cronjob),
+        "cronjobs",
+        scope.clone(),
+        metrics.clone(),
+        shared.health.clone(),
+    )
+    .inspect_ok(forget)
+    .reflect(writer)
+    .touched_objects();
+
+    let job_metrics = metrics.clone();
+    let job_cache = cache.clone();
+    let job_stream = observe_watch(
+        watcher::watcher(jobs, watcher::Config::default()).default_backoff().modify(job_cache::strip_job),
+        "jobs",
+        scope.clone(),
+        metrics.clone(),
+        shared.health.clone(),
+    )
+    .inspect_ok(move |ev| {
+        job_cache.apply(ev);
+        job_metrics.cache_objects.with_label_values(&["jobs"]).set(job_cache.len() as i64);
+    })
+    .touched_objects();
+
+    // Every time this replica becomes leader, sync every CronJob.
+    let gained = leader_gains(shared.leader.clone());
+
+    let cache_gauge = reader.clone();
+    Controller::for_stream(cronjob_stream, reader)
+        .owns_stream(job_stream)
+        .reconcile_all_on(gained)
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| {
+            metrics.cache_objects.with_label_values(&["cronjobs"]).set(cache_gauge.len() as i64);
+            if let Err(e) = res {
+                debug!(error = %e, "controller");
+            }
+            future::ready(())
+        })
+        .await;
+    info!(scope = scope.as_deref().unwrap_or("all namespaces"), "controller stopped");
+}
+
+/// A stream that yields once each time leadership goes from false to true.
+fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
+    futures::stream::unfold((rx, false), |(mut rx, mut was)| async move {
+        loop {
+            let now = *rx.borrow_and_update();
+            if now && !was {
+                return Some(((), (rx, true)));
+            }
+            was = now;
+            rx.changed().await.ok()?;
+        }
+    })
+}

@@ -1,0 +1,245 @@
+//! One sync of one CronJob: gather the facts the planner asks for, plan,
+//! carry out the plan's effects in order, write status once.
+
+use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use super::Context;
+use super::api_errors::{self as errs, message};
+use crate::planner::{self, DeletePurpose, Effect, Observed, Plan, StatusDelta, events};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{action}: {source}")]
+    Api {
+        action: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("could not replace job {0}")]
+    Replace(String),
+}
+
+fn api_err(action: &'static str) -> impl FnOnce(kube::Error) -> SyncError {
+    move |source| SyncError::Api { action, source }
+}
+
+/// What a finished sync decided about the next wake-up.
+pub struct Synced {
+    pub wake_at: Option<Timestamp>,
+}
+
+pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError> {
+    ctx.jobs.wait_synced().await;
+    let ns = cronjob.namespace().unwrap_or_default();
+    let name = cronjob.name_any();
+    let uid = cronjob.uid().unwrap_or_default();
+    let cronjobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let jobs = ctx.jobs.owned_by(&uid);
+
+    // An unfinished Job missing from status.active is usually our own status
+    // write not yet seen by the watch: re-read the CronJob once before
+    // calling the Job unexpected.
+    let mut cronjob = std::borrow::Cow::Borrowed(cronjob);
+    let mut lookups = planner::lookups_needed(&cronjob, &jobs);
+    if !lookups.unexpected.is_empty() {
+        match cronjobs.get_opt(&name).await.map_err(api_err("get cronjob"))? {
+            Some(fresh) if fresh.uid().as_deref() == Some(uid.as_str()) => {
+                lookups = planner::lookups_needed(&fresh, &jobs);
+                cronjob = std::borrow::Cow::Owned(fresh);
+            }
+            _ => return Ok(Synced { wake_at: None }),
+        }
+    }
+    // Active Jobs the cache does not hold: ask the API server, so a slow
+    // watch never makes a running Job look missing.
+    let mut observed = Observed::default();
+    for r in &lookups.unknown_active {
+        let Some(ref_uid) = r.uid.clone() else { continue };
+        let job_ns = r.namespace.as_deref().unwrap_or(&ns);
+        let api: Api<Job> = Api::namespaced(ctx.client.clone(), job_ns);
+        let found = api.get_opt(r.name.as_deref().unwrap_or_default()).await.map_err(api_err("get job"))?;
+        if found.is_none_or(|j| j.uid() != Some(ref_uid.clone())) {
+            observed.gone.push(ref_uid);
+        }
+    }
+
+    let now = Timestamp::now();
+    let plan = planner::plan(&cronjob, &jobs, &observed, now);
+    debug!(decision = ?plan.decision, wake_at = ?plan.wake_at, "planned");
+    let mut delta = plan.delta.clone();
+    let outcome = carry_out(&plan, &cronjob, &jobs_api, ctx, &mut delta).await;
+
+    // At most one status write per sync, only if something changed, even
+    // when an effect failed part-way (what did happen is recorded).
+    let written = write_status(&cronjobs, &cronjob, &delta).await?;
+    outcome?;
+    let status_now = written.as_ref().unwrap_or(&cronjob).status.clone().unwrap_or_default();
+    record_gauges(ctx, &cronjob, &status_now, &plan);
+    record_counters(ctx, &cronjob, &plan);
+    Ok(Synced { wake_at: plan.wake_at })
+}
+
+async fn carry_out(
+    plan: &Plan,
+    cronjob: &CronJob,
+    jobs_api: &Api<Job>,
+    ctx: &Context,
+    delta: &mut StatusDelta,
+) -> Result<(), SyncError> {
+    for effect in &plan.effects {
+        match effect {
+            Effect::Event(ev) => ctx.emit(cronjob, ev).await,
+            Effect::Delete(d) => {
+                if d.purpose == DeletePurpose::Replace
+                    && let Err(e) = jobs_api.get(&d.name).await
+                {
+                    ctx.emit(cronjob, &events::failed_get(&message(&e))).await;
+                    return Err(SyncError::Api { action: "get job to replace", source: e });
+                }
+                match jobs_api.delete(&d.name, &DeleteParams::background()).await {
+                    Ok(_) => {
+                        ctx.emit(cronjob, &events::successful_delete(&d.name)).await;
+                        let reason = match d.purpose {
+                            DeletePurpose::History => "history",
+                            DeletePurpose::Replace => "replace",
+                        };
+                        ctx.metrics.jobs_deleted.with_label_values(&[reason]).inc();
+                        if d.purpose == DeletePurpose::Replace {
+                            delta.remove_active.extend(d.uid.clone());
+                        }
+                    }
+                    // Someone else (e.g. the TTL controller) deleted it first.
+                    Err(e) if errs::is_not_found(&e) && d.purpose == DeletePurpose::History => {}
+                    Err(e) => {
+                        ctx.emit(cronjob, &events::failed_delete(&message(&e))).await;
+                        if d.purpose == DeletePurpose::Replace {
+                            return Err(SyncError::Replace(d.name.clone()));
+                        }
+                    }
+                }
+            }
+            Effect::Create(c) => {
+                let job_name = c.job.metadata.name.clone().unwrap_or_default();
+                match jobs_api.create(&PostParams::default(), &c.job).await {
+                    Ok(created) => {
+                        let skew = Timestamp::now().duration_since(c.slot).as_secs_f64();
+                        ctx.metrics.creation_skew.observe(skew.max(0.0));
+                        ctx.metrics.jobs_created.inc();
+                        info!(job = %job_name, slot = %c.slot, skew_seconds = skew, "created job");
+                        ctx.emit(cronjob, &events::successful_create(&job_name)).await;
+                        let uid = created.uid();
+                        delta.merge(planner::created_delta(&created, c.slot, uid));
+                    }
+                    Err(e) if errs::is_already_exists(&e) => {
+                        // Created earlier by us (a restart between create and
+                        // status write, or another replica): record it; never
+                        // adopt a Job someone else controls.
+                        let existing = jobs_api.get(&job_name).await.map_err(api_err("get existing job"))?;
+                        let ours = planner::jobs::is_controlled_by(&existing, cronjob);
+                        let active = cronjob.status.as_ref().and_then(|s| s.active.as_ref());
+                        let listed = active.is_some_and(|a| a.iter().any(|r| r.uid == existing.uid()));
+                        info!(job = %job_name, ours, listed, "job already exists");
+                        if ours && !listed {
+                            let uid = existing.uid();
+                            delta.merge(planner::created_delta(&existing, c.slot, uid));
+                        }
+                    }
+                    Err(e) if errs::is_namespace_terminating(&e) => {
+                        ctx.metrics.job_create_errors.with_label_values(&["namespace_terminating"]).inc();
+                        return Err(SyncError::Api { action: "create job", source: e });
+                    }
+                    Err(e) => {
+                        ctx.emit(cronjob, &events::failed_create(&message(&e))).await;
+                        if errs::is_permanent(&e) {
+                            // Retrying the same request cannot succeed: wait
+                            // for the next slot or a spec change instead.
+                            ctx.metrics.job_create_errors.with_label_values(&["invalid"]).inc();
+                            warn!(job = %job_name, error = %message(&e), "job rejected by the API server");
+                        } else {
+                            ctx.metrics.job_create_errors.with_label_values(&["other"]).inc();
+                            return Err(SyncError::Api { action: "create job", source: e });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Apply `delta` to the CronJob's status and write it, guarded by the
+/// resourceVersion we read. On a 409 the CronJob is read again and the same
+/// delta applied to the fresh copy: other writers' changes are kept.
+async fn write_status(api: &Api<CronJob>, cronjob: &CronJob, delta: &StatusDelta) -> Result<Option<CronJob>, SyncError> {
+    if delta.is_empty() {
+        return Ok(None);
+    }
+    let mut base = std::borrow::Cow::Borrowed(cronjob);
+    for _attempt in 0..5 {
+        let mut status = base.status.clone().unwrap_or_default();
+        if !delta.apply(&mut status) {
+            return Ok(None);
+        }
+        let mut status_json = serde_json::to_value(&status).expect("status serializes");
+        if status.active.as_ref().is_none_or(|a| a.is_empty()) {
+            status_json["active"] = serde_json::Value::Null;
+        }
+        let patch = json!({
+            "metadata": { "resourceVersion": base.resource_version() },
+            "status": status_json,
+        });
+        match api.patch_status(&base.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(updated) => return Ok(Some(updated)),
+            Err(e) if errs::is_conflict(&e) => {
+                debug!("status conflict, re-reading the CronJob");
+                match api.get_opt(&cronjob.name_any()).await.map_err(api_err("get cronjob"))? {
+                    Some(fresh) if fresh.uid() == cronjob.uid() => base = std::borrow::Cow::Owned(fresh),
+                    _ => return Ok(None),
+                }
+            }
+            Err(e) if errs::is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(SyncError::Api { action: "update cronjob status", source: e }),
+        }
+    }
+    Err(SyncError::Api {
+        action: "update cronjob status",
+        source: kube::Error::Api(Box::new(kube::core::Status::failure("too many conflicts", "Conflict"))),
+    })
+}
+
+fn record_gauges(ctx: &Context, cronjob: &CronJob, status: &k8s_openapi::api::batch::v1::CronJobStatus, plan: &Plan) {
+    let ns = cronjob.namespace().unwrap_or_default();
+    let name = cronjob.name_any();
+    let labels = [ns.as_str(), name.as_str()];
+    let m = &ctx.metrics;
+    let secs = |t: Option<Timestamp>| t.map(|t| t.as_second()).unwrap_or(0);
+    m.next_schedule_time.with_label_values(&labels).set(secs(plan.next_schedule_time));
+    m.last_schedule_time.with_label_values(&labels).set(secs(status.last_schedule_time.as_ref().map(|t| t.0)));
+    m.last_successful_time.with_label_values(&labels).set(secs(status.last_successful_time.as_ref().map(|t| t.0)));
+    m.active_jobs.with_label_values(&labels).set(status.active.as_ref().map_or(0, |a| a.len() as i64));
+    m.suspended.with_label_values(&labels).set(i64::from(cronjob.spec.suspend.unwrap_or(false)));
+}
+
+fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
+    if let planner::Decision::Skip { .. } = plan.decision {
+        ctx.metrics.slots_skipped.with_label_values(&["concurrency_forbid"]).inc();
+    }
+    if let Some(missed) = plan.missed_slot {
+        // Count each missed slot once, however many syncs notice it.
+        let uid = cronjob.uid().unwrap_or_default();
+        let mut seen = ctx.shared.missed_slots.lock().unwrap();
+        if seen.get(&uid) != Some(&missed) {
+            seen.insert(uid, missed);
+            ctx.metrics.slots_missed.with_label_values(&["deadline_exceeded"]).inc();
+        }
+    }
+    if plan.superseded_slots > 0 {
+        ctx.metrics.slots_missed.with_label_values(&["superseded"]).inc_by(u64::from(plan.superseded_slots));
+    }
+}

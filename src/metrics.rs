@@ -1,0 +1,200 @@
+//! Prometheus metrics. Upstream's creation-skew histogram keeps its name so
+//! existing dashboards and alerts work; kronjob's own carry the `kronjob_`
+//! prefix. Every metric is documented in docs/metrics.md.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Buckets from 1 ms up that include every upstream boundary (1 s .. 512 s),
+/// so `le`-based queries written for upstream still match.
+const SKEW_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
+    512.0,
+];
+const RECONCILE_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub creation_skew: Histogram,
+    pub reconciles: IntCounterVec,
+    pub reconcile_duration: HistogramVec,
+    pub jobs_created: IntCounter,
+    pub jobs_deleted: IntCounterVec,
+    pub job_create_errors: IntCounterVec,
+    pub slots_skipped: IntCounterVec,
+    pub slots_missed: IntCounterVec,
+    pub next_schedule_time: IntGaugeVec,
+    pub last_schedule_time: IntGaugeVec,
+    pub last_successful_time: IntGaugeVec,
+    pub active_jobs: IntGaugeVec,
+    pub suspended: IntGaugeVec,
+    pub watch_events: IntCounterVec,
+    pub watch_errors: IntCounterVec,
+    pub cache_synced: IntGaugeVec,
+    pub cache_objects: IntGaugeVec,
+    pub leader: IntGauge,
+    pub leader_transitions: IntCounter,
+    pub build_info: IntGaugeVec,
+}
+
+const CRONJOB_LABELS: &[&str] = &["namespace", "cronjob"];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        macro_rules! reg {
+            ($m:expr) => {{
+                let m = $m.expect("metric definition is valid");
+                registry.register(Box::new(m.clone())).expect("metric names are unique");
+                m
+            }};
+        }
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| IntGaugeVec::new(Opts::new(name, help), labels);
+        let m = Metrics {
+            creation_skew: reg!(Histogram::with_opts(
+                HistogramOpts::new(
+                    "cronjob_controller_job_creation_skew_duration_seconds",
+                    "Time between when a cronjob is scheduled to be run, and when the corresponding job is created",
+                )
+                .buckets(SKEW_BUCKETS.to_vec())
+            )),
+            reconciles: reg!(counter_vec(
+                "kronjob_reconciles_total",
+                "CronJob syncs by result (success, error).",
+                &["result"]
+            )),
+            reconcile_duration: reg!(HistogramVec::new(
+                HistogramOpts::new("kronjob_reconcile_duration_seconds", "Duration of one CronJob sync by result.")
+                    .buckets(RECONCILE_BUCKETS.to_vec()),
+                &["result"]
+            )),
+            jobs_created: reg!(IntCounter::new("kronjob_jobs_created_total", "Jobs created for schedule slots.")),
+            jobs_deleted: reg!(counter_vec(
+                "kronjob_jobs_deleted_total",
+                "Jobs deleted, by reason (history, replace).",
+                &["reason"]
+            )),
+            job_create_errors: reg!(counter_vec(
+                "kronjob_job_create_errors_total",
+                "Job creations the API server refused, by reason (invalid, namespace_terminating, other).",
+                &["reason"]
+            )),
+            slots_skipped: reg!(counter_vec(
+                "kronjob_slots_skipped_total",
+                "Due slots not run, by reason (concurrency_forbid).",
+                &["reason"]
+            )),
+            slots_missed: reg!(counter_vec(
+                "kronjob_slots_missed_total",
+                "Slots that will never run, by reason (deadline_exceeded, superseded).",
+                &["reason"]
+            )),
+            next_schedule_time: reg!(gauge_vec(
+                "kronjob_cronjob_next_schedule_time_seconds",
+                "Unix time of the CronJob's next slot.",
+                CRONJOB_LABELS
+            )),
+            last_schedule_time: reg!(gauge_vec(
+                "kronjob_cronjob_last_schedule_time_seconds",
+                "Unix time of status.lastScheduleTime.",
+                CRONJOB_LABELS
+            )),
+            last_successful_time: reg!(gauge_vec(
+                "kronjob_cronjob_last_successful_time_seconds",
+                "Unix time of status.lastSuccessfulTime.",
+                CRONJOB_LABELS
+            )),
+            active_jobs: reg!(gauge_vec(
+                "kronjob_cronjob_active_jobs",
+                "Number of Jobs in status.active.",
+                CRONJOB_LABELS
+            )),
+            suspended: reg!(gauge_vec(
+                "kronjob_cronjob_suspended",
+                "1 if the CronJob is suspended, else 0.",
+                CRONJOB_LABELS
+            )),
+            watch_events: reg!(counter_vec(
+                "kronjob_watch_events_total",
+                "Watch events received, by resource (cronjobs, jobs).",
+                &["resource"]
+            )),
+            watch_errors: reg!(counter_vec(
+                "kronjob_watch_errors_total",
+                "Watch stream errors (each followed by a backoff and re-watch), by resource.",
+                &["resource"]
+            )),
+            cache_synced: reg!(gauge_vec(
+                "kronjob_cache_synced",
+                "1 once the resource's cache has completed its initial list.",
+                &["resource"]
+            )),
+            cache_objects: reg!(gauge_vec(
+                "kronjob_cache_objects",
+                "Objects held in the cache, by resource (jobs: only CronJob-owned Jobs).",
+                &["resource"]
+            )),
+            leader: reg!(IntGauge::new("kronjob_leader", "1 while this replica holds the leader Lease.")),
+            leader_transitions: reg!(IntCounter::new(
+                "kronjob_leader_transitions_total",
+                "Times this replica gained or lost leadership."
+            )),
+            build_info: reg!(gauge_vec("kronjob_build_info", "Always 1; labels carry the version.", &["version"])),
+            registry,
+        };
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(buf).expect("Prometheus text format is UTF-8")
+    }
+
+    /// Drop the per-CronJob series of a deleted CronJob.
+    pub fn forget_cronjob(&self, namespace: &str, name: &str) {
+        let labels = [namespace, name];
+        for g in [
+            &self.next_schedule_time,
+            &self.last_schedule_time,
+            &self.last_successful_time,
+            &self.active_jobs,
+            &self.suspended,
+        ] {
+            let _ = g.remove_label_values(&labels);
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_upstream_histogram_and_own_metrics() {
+        let m = Metrics::new();
+        m.creation_skew.observe(0.004);
+        m.jobs_created.inc();
+        m.next_schedule_time.with_label_values(&["ns", "cj"]).set(42);
+        let text = m.render();
+        assert!(text.contains("cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"1\"} 1"));
+        assert!(text.contains("kronjob_jobs_created_total 1"));
+        assert!(text.contains("kronjob_cronjob_next_schedule_time_seconds{cronjob=\"cj\",namespace=\"ns\"} 42"));
+        m.forget_cronjob("ns", "cj");
+        assert!(!m.render().contains("cronjob=\"cj\""));
+    }
+}
