@@ -9,3 +9,8 @@ pub mod planner;
 pub mod controller;
 pub mod health;
 pub mod metrics;
+pub mod http;
+pub mod leader;
+pub mod telemetry;
+pub mod cli;
+pub mod explain;

@@ -1,3 +1,40 @@
-fn main() {
-    println!("kronjob");
+use std::process::ExitCode;
+
+use clap::Parser;
+use kronjob::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match cli.command {
+        Command::Next(args) => match cli::next(&args) {
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kronjob next: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Explain(args) => match runtime().block_on(cli::explain(&args)) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kronjob explain: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run(args) => match runtime().block_on(cli::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kronjob run: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }

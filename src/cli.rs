@@ -1,0 +1,277 @@
+//! Command line: `kronjob run | explain | next`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::api::ListParams;
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::controller::{self, Settings, Shared};
+use crate::explain;
+use crate::health::Health;
+use crate::leader::{Elector, LeaderConfig};
+use crate::metrics::Metrics;
+use crate::planner::{self, Observed};
+use crate::schedule::{self, Schedule};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(name = "kronjob", version, about = "A drop-in Kubernetes batch/v1 CronJob controller")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller.
+    Run(RunArgs),
+    /// Explain what the controller does with a CronJob now, and why.
+    Explain(ExplainArgs),
+    /// Print the next fire times of a schedule.
+    Next(NextArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d: SignedDuration = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("duration {s:?} must not be negative"))
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Watch only this namespace (repeatable); default: all namespaces.
+    #[arg(long = "namespace", short = 'n', env = "KRONJOB_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Address of the /metrics, /healthz and /readyz server.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "KRONJOB_METRICS_ADDR")]
+    pub metrics_addr: SocketAddr,
+    /// Elect a leader on a Lease so that only one replica acts.
+    #[arg(long, env = "KRONJOB_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub leader_elect: bool,
+    #[arg(long, default_value = "kronjob", env = "KRONJOB_LEADER_ELECT_LEASE_NAME")]
+    pub leader_elect_lease_name: String,
+    /// Namespace of the Lease; default: the pod's namespace (POD_NAMESPACE), else "default".
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_elect_lease_namespace: Option<String>,
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    pub leader_elect_lease_duration: Duration,
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub leader_elect_renew_deadline: Duration,
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub leader_elect_retry_period: Duration,
+    /// This replica's identity in the Lease and Events; default: POD_NAME, else the host name.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// CronJobs synced at once.
+    #[arg(long, default_value_t = 64, env = "KRONJOB_CONCURRENCY")]
+    pub concurrency: u16,
+    #[arg(long, value_enum, default_value = "text", env = "KRONJOB_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The CronJob (YAML or JSON, with its status); offline mode.
+    #[arg(long, conflicts_with_all = ["namespace", "name"])]
+    pub file: Option<PathBuf>,
+    /// Its Jobs, as a List or a multi-document YAML stream (offline mode).
+    #[arg(long, requires = "file")]
+    pub jobs: Option<PathBuf>,
+    /// Namespace of the CronJob to read from the cluster.
+    #[arg(long, short = 'n', requires = "name")]
+    pub namespace: Option<String>,
+    /// Name of the CronJob to read from the cluster.
+    pub name: Option<String>,
+    /// The time to plan at (RFC3339); default: now.
+    #[arg(long)]
+    pub now: Option<Timestamp>,
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct NextArgs {
+    #[arg(long)]
+    pub schedule: String,
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// Start after this instant (RFC3339); default: now.
+    #[arg(long)]
+    pub after: Option<Timestamp>,
+    #[arg(long, default_value_t = 5)]
+    pub count: usize,
+}
+
+/// `kronjob next`: errors go to stderr with exit code 2.
+pub fn next(args: &NextArgs) -> Result<Vec<String>, String> {
+    if let Some(zone) = args.time_zone.as_deref() {
+        schedule::load_location(zone).map_err(|e| format!("invalid time zone {zone:?}: {e}"))?;
+    }
+    let effective = schedule::effective_spec(&args.schedule, args.time_zone.as_deref());
+    let sched = Schedule::parse_standard(&effective.spec)
+        .map_err(|e| format!("invalid schedule {:?}: {e}", args.schedule))?;
+    let after = args.after.unwrap_or_else(Timestamp::now);
+    let times = explain::upcoming(&sched, sched.next(after), args.count);
+    if times.is_empty() && args.count > 0 {
+        return Err(format!("schedule {:?} never fires", args.schedule));
+    }
+    Ok(times.into_iter().map(|t| sched.location().format_rfc3339(t)).collect())
+}
+
+pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let (cronjob, plan) = match (&args.file, &args.name) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let cronjob = explain::parse_cronjob(&text).map_err(anyhow::Error::msg)?;
+            let jobs = match &args.jobs {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                    explain::parse_jobs(&text).map_err(anyhow::Error::msg)?
+                }
+                None => Vec::new(),
+            };
+            let plan = explain::plan_offline(&cronjob, &jobs, now);
+            (cronjob, plan)
+        }
+        (None, Some(name)) => {
+            let client = Client::try_default().await.context("connecting to the cluster")?;
+            let ns = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+            let cronjob = Api::<CronJob>::namespaced(client.clone(), &ns)
+                .get(name)
+                .await
+                .with_context(|| format!("reading CronJob {ns}/{name}"))?;
+            let jobs_api = Api::<Job>::namespaced(client, &ns);
+            let jobs = jobs_api.list(&ListParams::default()).await.context("listing Jobs")?.items;
+            let lookups = planner::lookups_needed(&cronjob, &jobs);
+            let mut observed = Observed::default();
+            for r in &lookups.unknown_active {
+                if jobs_api.get_opt(r.name.as_deref().unwrap_or_default()).await?.is_none() {
+                    observed.gone.extend(r.uid.clone());
+                }
+            }
+            let plan = planner::plan(&cronjob, &jobs, &observed, now);
+            (cronjob, plan)
+        }
+        (None, None) => bail!("give --file CRONJOB.yaml, or -n NAMESPACE NAME"),
+    };
+    Ok(match args.output {
+        Output::Json => serde_json::to_string_pretty(&explain::report(&cronjob, &plan, now))? + "\n",
+        Output::Text => explain::render_text(&cronjob, &plan, now),
+    })
+}
+
+fn shutdown_signal(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+async fn wait_for_termination() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received; shutting down"),
+    }
+}
+
+/// `kronjob run`: serve HTTP at once, elect, reconcile until SIGTERM, then
+/// finish in-flight syncs, release the Lease and exit.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+        .unwrap_or_else(|| "kronjob".into());
+    let client = Client::try_default().await.context("connecting to the cluster")?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    health.beat();
+    let heartbeat = {
+        let health = health.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                health.beat();
+            }
+        })
+    };
+
+    // Stage 1 stops the controller (which finishes in-flight syncs);
+    // stage 2, once it has, releases the Lease and stops HTTP.
+    let (stop_controller, stop_controller_rx) = watch::channel(false);
+    let (stop_rest, stop_rest_rx) = watch::channel(false);
+    let http = crate::http::serve(args.metrics_addr, metrics.clone(), health.clone(), shutdown_signal(&stop_rest_rx))
+        .await
+        .with_context(|| format!("binding {}", args.metrics_addr))?;
+
+    let (leader_rx, elector) = if args.leader_elect {
+        let config = LeaderConfig {
+            lease_name: args.leader_elect_lease_name.clone(),
+            namespace: args.leader_elect_lease_namespace.clone().unwrap_or_else(|| "default".into()),
+            identity: identity.clone(),
+            lease_duration: args.leader_elect_lease_duration,
+            renew_deadline: args.leader_elect_renew_deadline,
+            retry_period: args.leader_elect_retry_period,
+        };
+        config.validate().map_err(anyhow::Error::msg)?;
+        info!(lease = %config.lease_name, namespace = %config.namespace, identity = %identity, "leader election on");
+        let (elector, rx) = Elector::new(client.clone(), config);
+        (rx, Some(tokio::spawn(elector.run(shutdown_signal(&stop_rest_rx)))))
+    } else {
+        let (tx, rx) = watch::channel(true);
+        std::mem::forget(tx); // always leader; the channel never closes
+        (rx, None)
+    };
+    {
+        let (metrics, mut rx) = (metrics.clone(), leader_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                let leading = *rx.borrow_and_update();
+                metrics.leader.set(i64::from(leading));
+                if rx.changed().await.is_err() {
+                    break;
+                }
+                metrics.leader_transitions.inc();
+            }
+        });
+    }
+
+    let settings = Settings { namespaces: args.namespaces.clone(), concurrency: args.concurrency.max(1), instance: identity };
+    let shared = Arc::new(Shared::new(client, &settings, metrics, health.clone(), leader_rx));
+    tokio::spawn(async move {
+        wait_for_termination().await;
+        stop_controller.send_replace(true);
+    });
+    controller::run(shared, &settings, shutdown_signal(&stop_controller_rx)).await;
+    let clean = *stop_controller_rx.borrow();
+    if !clean {
+        health.controller_failed();
+        error!("controller loop ended unexpectedly");
+    }
+    stop_rest.send_replace(true);
+    if let Some(e) = elector {
+        let _ = e.await;
+    }
+    let _ = http.await;
+    heartbeat.abort();
+    info!("stopped");
+    if clean { Ok(()) } else { bail!("controller loop ended unexpectedly") }
+}
