@@ -1,0 +1,187 @@
+//! Running kronjob in production: leader election with two replicas,
+//! graceful shutdown, and the metrics endpoint scraped by a real Prometheus.
+
+mod common;
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, PostParams};
+
+use common::{TestNamespace, TestPod, wait_for};
+use support::*;
+
+fn leader_args<'a>(ns: &'a str, identity: &'a str, lease_duration: &'a str) -> Vec<&'a str> {
+    vec![
+        "--leader-elect",
+        "--leader-elect-lease-namespace",
+        ns,
+        "--leader-elect-lease-duration",
+        lease_duration,
+        "--leader-elect-renew-deadline",
+        "3s",
+        "--leader-elect-retry-period",
+        "500ms",
+        "--identity",
+        identity,
+    ]
+}
+
+fn is_leader(k: &Kronjob) -> bool {
+    sum_metric(&k.metrics(), "kronjob_leader", None) == 1.0
+}
+
+async fn wait_leader(k: &Kronjob, what: &str, timeout: Duration) {
+    wait_for(what, timeout, || async { if is_leader(k) { Ok(()) } else { Err("not leading") } }).await
+}
+
+fn slots(jobs: &[Job]) -> Vec<i64> {
+    jobs.iter()
+        .map(|j| scheduled_annotation(j).parse::<Timestamp>().expect("annotation").as_second())
+        .collect()
+}
+
+#[tokio::test]
+async fn standby_takes_over_after_the_leader_dies_without_duplicates_or_lost_slots() {
+    let client = common::client().await;
+    let ns = TestNamespace::new(&client, "leader").await;
+    let mut a = Kronjob::start(ns.name(), &leader_args(ns.name(), "replica-a", "4s")).await;
+    wait_leader(&a, "replica-a to lead", Duration::from_secs(20)).await;
+    let b = Kronjob::start(ns.name(), &leader_args(ns.name(), "replica-b", "4s")).await;
+    assert!(!is_leader(&b), "only one leader");
+
+    let cronjobs: Api<CronJob> = ns.api();
+    let jobs: Api<Job> = ns.api();
+    let mut cj = cronjob("ha", "@every 2s", TestPod::Succeed);
+    cj.spec.successful_jobs_history_limit = Some(100);
+    let cj = cronjobs.create(&PostParams::default(), &cj).await.unwrap();
+    wait_for("two Jobs from the leader", Duration::from_secs(30), || async {
+        let n = owned_jobs(&jobs, &cj).await.len();
+        if n >= 2 { Ok(()) } else { Err(format!("{n}")) }
+    })
+    .await;
+    assert_eq!(b.counter("kronjob_reconciles_total"), 0.0, "the standby acts on nothing");
+
+    a.kill(); // SIGKILL: no lease release
+    let killed = Timestamp::now();
+    let before: BTreeSet<i64> = slots(&owned_jobs(&jobs, &cj).await).into_iter().collect();
+    wait_leader(&b, "replica-b to take over", Duration::from_secs(15)).await;
+    let took_over = Timestamp::now();
+    assert!(took_over.duration_since(killed).as_secs_f64() < 4.0 + 3.0, "takeover within the lease duration");
+
+    let all = wait_for("Jobs from the new leader", Duration::from_secs(30), || async {
+        let js = owned_jobs(&jobs, &cj).await;
+        let latest = slots(&js).into_iter().max().unwrap_or(0);
+        if latest >= took_over.as_second() + 2 { Ok(js) } else { Err(format!("latest slot {latest}")) }
+    })
+    .await;
+    let all_slots = slots(&all);
+    let unique: BTreeSet<i64> = all_slots.iter().copied().collect();
+    assert_eq!(unique.len(), all_slots.len(), "one Job per slot: {all_slots:?}");
+    let anchor = cj.metadata.creation_timestamp.clone().unwrap().0.as_second();
+    assert!(unique.iter().all(|s| (s - anchor) % 2 == 0), "every Job is for a real slot");
+    // The new leader first ran the slot that was due when it took over, then
+    // every slot after it: nothing inside the (unset) deadline was lost.
+    let after: Vec<i64> = unique.iter().copied().filter(|s| !before.contains(s)).collect();
+    assert!(after[0] <= took_over.as_second(), "the slot due at takeover ran: {after:?}, took over {took_over}");
+    assert!(after.windows(2).all(|w| w[1] - w[0] == 2), "no gaps after takeover: {after:?}");
+}
+
+#[tokio::test]
+async fn sigterm_releases_the_lease_so_the_standby_takes_over_at_once() {
+    let client = common::client().await;
+    let ns = TestNamespace::new(&client, "sigterm").await;
+    // A long lease: a takeover faster than it proves the lease was released.
+    let mut a = Kronjob::start(ns.name(), &leader_args(ns.name(), "replica-a", "30s")).await;
+    wait_leader(&a, "replica-a to lead", Duration::from_secs(20)).await;
+    let b = Kronjob::start(ns.name(), &leader_args(ns.name(), "replica-b", "30s")).await;
+
+    let started = Timestamp::now();
+    let status = a.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}\n{}", a.log_text());
+    assert!(Timestamp::now().duration_since(started).as_secs_f64() < 10.0, "exits within the grace period");
+    assert!(a.log_text().contains("released the lease"), "{}", a.log_text());
+    wait_leader(&b, "replica-b to take over", Duration::from_secs(10)).await;
+    assert!(Timestamp::now().duration_since(started).as_secs_f64() < 15.0);
+    let lease: Api<Lease> = ns.api();
+    let holder = lease.get("kronjob").await.unwrap().spec.unwrap().holder_identity;
+    assert_eq!(holder.as_deref(), Some("replica-b"));
+}
+
+#[tokio::test]
+async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape() {
+    let client = common::client().await;
+    let ns = TestNamespace::new(&client, "metrics").await;
+    let k = Kronjob::start(ns.name(), &[]).await;
+    assert_eq!(http_get(k.metrics_port, "/healthz").unwrap().0, 200);
+    assert_eq!(http_get(k.metrics_port, "/readyz").unwrap().0, 200);
+    // Some traffic, so labelled series exist.
+    let cronjobs: Api<CronJob> = ns.api();
+    cronjobs.create(&PostParams::default(), &cronjob("scraped", "@every 2s", TestPod::Succeed)).await.unwrap();
+    wait_for("a Job to be created", Duration::from_secs(30), || async {
+        if k.counter("kronjob_jobs_created_total") >= 1.0 { Ok(()) } else { Err("none yet") }
+    })
+    .await;
+
+    // promtool's linter reports nothing.
+    let text = k.metrics();
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) must be installed: make test installs it");
+    use std::io::Write;
+    lint.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = lint.wait_with_output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics: {report}");
+
+    // A real Prometheus scrapes it and sees the series.
+    let dir = std::env::temp_dir().join(format!("kronjob-prom-{}", k.metrics_port));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n- job_name: kronjob\n  static_configs:\n  - targets: ['127.0.0.1:{}']\n",
+            k.metrics_port
+        ),
+    )
+    .unwrap();
+    let prom_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus (Debian package) must be installed");
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prom = KillOnDrop(prom);
+    let query = "/api/v1/query?query=kronjob_jobs_created_total";
+    let body = wait_for("Prometheus to scrape kronjob", Duration::from_secs(60), || async {
+        match http_get(prom_port, query) {
+            Ok((200, b)) if b.contains("\"kronjob_jobs_created_total\"") => Ok(b),
+            Ok((c, b)) => Err(format!("{c} {b}")),
+            Err(e) => Err(e),
+        }
+    })
+    .await;
+    assert!(body.contains("\"job\":\"kronjob\""), "{body}");
+    let up = http_get(prom_port, "/api/v1/query?query=up").unwrap().1;
+    assert!(up.contains("\"1\"]"), "target up: {up}");
+}
