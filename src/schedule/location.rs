@@ -1,9 +1,10 @@
 //! Time-zone locations with Go `time.LoadLocation` semantics.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 
 use super::gotime::{fields_of_local, offset_at};
 
@@ -89,6 +90,14 @@ impl PartialEq for Location {
 
 impl Eq for Location {}
 
+/// The IANA database compiled into the binary. jiff's global `db()` would
+/// prefer the host's `/usr/share/zoneinfo`, whose version varies by machine;
+/// the controller's answers must not.
+fn bundled_db() -> &'static TimeZoneDatabase {
+    static DB: OnceLock<TimeZoneDatabase> = OnceLock::new();
+    DB.get_or_init(TimeZoneDatabase::bundled)
+}
+
 /// Go's `time.LoadLocation`, against the IANA database compiled into jiff.
 ///
 /// Errors carry Go's text: `unknown time zone X` or
@@ -102,7 +111,7 @@ pub fn load_location(name: &str) -> Result<Location, String> {
     }
     let unknown = || format!("unknown time zone {name}");
     // jiff's lookup ignores case; Go's (a file or zip-entry name) does not.
-    let tz = jiff::tz::db().get(name).map_err(|_| unknown())?;
+    let tz = bundled_db().get(name).map_err(|_| unknown())?;
     if tz.iana_name() != Some(name) {
         return Err(unknown());
     }
