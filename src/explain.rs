@@ -242,7 +242,7 @@ spec:
           restartPolicy: Never
 status:
   active:
-  - {apiVersion: batch/v1, kind: Job, name: hello-29460835, namespace: team-a, uid: j1}
+  - {apiVersion: batch/v1, kind: Job, name: hello-29460115, namespace: team-a, uid: j1}
   lastScheduleTime: "2026-01-05T09:55:00Z"
 "#;
 
@@ -253,7 +253,7 @@ items:
 - apiVersion: batch/v1
   kind: Job
   metadata:
-    name: hello-29460835
+    name: hello-29460115
     namespace: team-a
     uid: j1
     ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: hello, uid: cj-uid, controller: true}]
@@ -269,7 +269,7 @@ items:
         assert_eq!(r.scheduled_time.as_deref(), Some("2026-01-05T10:00:00Z"));
         assert_eq!(r.events[0].reason, "JobAlreadyActive");
         assert_eq!(r.requeue_after_seconds, Some(300.0));
-        assert_eq!(r.status.active, ["hello-29460835"]);
+        assert_eq!(r.status.active, ["hello-29460115"]);
     }
 
     #[test]
@@ -280,10 +280,10 @@ items:
         assert_eq!(r.action, "create");
         let reasons: Vec<_> = r.events.iter().map(|e| e.reason).collect();
         assert_eq!(reasons, ["MissingJob", "SuccessfulCreate"]);
-        assert_eq!(r.status.active, ["hello-29460840"]);
+        assert_eq!(r.status.active, ["hello-29460120"]);
         assert_eq!(r.status.last_schedule_time.as_deref(), Some("2026-01-05T10:00:00Z"));
         let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["jobName"], "hello-29460840");
+        assert_eq!(json["jobName"], "hello-29460120");
         assert_eq!(json["events"][0]["type"], "Normal");
         assert!(json["deleteJobs"].as_array().unwrap().is_empty());
     }

@@ -102,7 +102,7 @@ fn creates_the_job_for_the_due_slot_exactly_like_upstream() {
     let slot = at("2026-01-05T10:00:00Z");
     assert_eq!(p.decision, Decision::Create { slot, job_name: format!("hello-{}", slot.as_second() / 60) });
     let c = p.creation().unwrap();
-    assert_eq!(c.job.metadata.name.as_deref(), Some("hello-29460840"));
+    assert_eq!(c.job.metadata.name.as_deref(), Some("hello-29460120"));
     assert_eq!(c.job.metadata.namespace.as_deref(), Some("team-a"));
     let ann = c.job.metadata.annotations.as_ref().unwrap();
     assert_eq!(ann[SCHEDULED_TIMESTAMP_ANNOTATION], "2026-01-05T10:00:00Z");
@@ -118,7 +118,7 @@ fn creates_the_job_for_the_due_slot_exactly_like_upstream() {
     assert_eq!(reasons(&p), ["SuccessfulCreate"]);
     let st = p.status_if_successful(&cj);
     assert_eq!(st.last_schedule_time, Some(Time(slot)));
-    assert_eq!(st.active.unwrap()[0].name.as_deref(), Some("hello-29460840"));
+    assert_eq!(st.active.unwrap()[0].name.as_deref(), Some("hello-29460120"));
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:05:00Z")));
     assert_eq!(p.next_schedule_time, Some(at("2026-01-05T10:05:00Z")));
 }
@@ -157,9 +157,9 @@ fn slot_already_recorded_in_last_schedule_time_is_not_run_twice() {
 fn slot_whose_job_is_active_is_already_handled() {
     // Status write lost lastScheduleTime but the Job is in active by name.
     let cj = with_status(cronjob("*/5 * * * *", "2026-01-05T09:58:00Z"), |s| {
-        s.active = Some(vec![active_ref("hello-29460840", "j1")]);
+        s.active = Some(vec![active_ref("hello-29460120", "j1")]);
     });
-    let jobs = [job("hello-29460840", "j1", None)];
+    let jobs = [job("hello-29460120", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:30Z"));
     assert_eq!(p.decision, Decision::Wait);
     assert!(p.effects.is_empty());
@@ -169,12 +169,12 @@ fn slot_whose_job_is_active_is_already_handled() {
 fn forbid_with_an_active_job_skips_without_advancing_last_schedule_time() {
     let cj = with_spec(
         with_status(cronjob("*/5 * * * *", "2026-01-05T09:00:00Z"), |s| {
-            s.active = Some(vec![active_ref("hello-29460835", "j1")]);
+            s.active = Some(vec![active_ref("hello-29460115", "j1")]);
             s.last_schedule_time = Some(Time(at("2026-01-05T09:55:00Z")));
         }),
         |s| s.concurrency_policy = Some("Forbid".into()),
     );
-    let jobs = [job("hello-29460835", "j1", None)];
+    let jobs = [job("hello-29460115", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
     assert_eq!(p.decision, Decision::Skip { slot: at("2026-01-05T10:00:00Z") });
     assert_eq!(reasons(&p), ["JobAlreadyActive"]);
@@ -182,7 +182,7 @@ fn forbid_with_an_active_job_skips_without_advancing_last_schedule_time() {
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:05:00Z")));
 
     // The active Job finishes at 10:03: the skipped 10:00 slot runs then.
-    let finished = [job("hello-29460835", "j1", Some(("Complete", Some("2026-01-05T09:55:01Z"), Some("2026-01-05T10:03:00Z"))))];
+    let finished = [job("hello-29460115", "j1", Some(("Complete", Some("2026-01-05T09:55:01Z"), Some("2026-01-05T10:03:00Z"))))];
     let p = plan(&cj, &finished, &no_lookups(), at("2026-01-05T10:03:00Z"));
     assert_eq!(reasons(&p), ["SawCompletedJob", "SuccessfulCreate"]);
     assert_eq!(p.creation().unwrap().slot, at("2026-01-05T10:00:00Z"));
@@ -209,28 +209,28 @@ fn forbid_skipped_slot_outside_the_deadline_is_not_run_late() {
 fn replace_deletes_active_jobs_then_creates() {
     let cj = with_spec(
         with_status(cronjob("*/5 * * * *", "2026-01-05T09:00:00Z"), |s| {
-            s.active = Some(vec![active_ref("hello-29460835", "j1")]);
+            s.active = Some(vec![active_ref("hello-29460115", "j1")]);
             s.last_schedule_time = Some(Time(at("2026-01-05T09:55:00Z")));
         }),
         |s| s.concurrency_policy = Some("Replace".into()),
     );
-    let jobs = [job("hello-29460835", "j1", None)];
+    let jobs = [job("hello-29460115", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
     let dels: Vec<_> = p.deletions().collect();
     assert_eq!(dels.len(), 1);
-    assert_eq!((dels[0].name.as_str(), dels[0].purpose), ("hello-29460835", DeletePurpose::Replace));
+    assert_eq!((dels[0].name.as_str(), dels[0].purpose), ("hello-29460115", DeletePurpose::Replace));
     assert_eq!(reasons(&p), ["SuccessfulDelete", "SuccessfulCreate"]);
     let active: Vec<_> = p.status_if_successful(&cj).active.unwrap().into_iter().map(|r| r.name.unwrap()).collect();
-    assert_eq!(active, ["hello-29460840"]);
+    assert_eq!(active, ["hello-29460120"]);
 }
 
 #[test]
 fn allow_runs_concurrently() {
     let cj = with_status(cronjob("*/5 * * * *", "2026-01-05T09:00:00Z"), |s| {
-        s.active = Some(vec![active_ref("hello-29460835", "j1")]);
+        s.active = Some(vec![active_ref("hello-29460115", "j1")]);
         s.last_schedule_time = Some(Time(at("2026-01-05T09:55:00Z")));
     });
-    let jobs = [job("hello-29460835", "j1", None)];
+    let jobs = [job("hello-29460115", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
     assert_eq!(reasons(&p), ["SuccessfulCreate"]);
     assert_eq!(p.status_if_successful(&cj).active.unwrap().len(), 2);
@@ -530,7 +530,7 @@ fn jobs_controlled_by_others_are_ignored() {
 
 #[test]
 fn job_name_is_minutes_since_epoch() {
-    assert_eq!(job_name("nightly", at("2026-01-05T10:00:00Z")), "nightly-29460840");
+    assert_eq!(job_name("nightly", at("2026-01-05T10:00:00Z")), "nightly-29460120");
     assert_eq!(job_name("x", at("1970-01-01T00:01:59Z")), "x-1");
 }
 
