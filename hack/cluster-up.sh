@@ -135,6 +135,16 @@ sign kube-controller-manager "/CN=system:kube-controller-manager" "$CLIENT_EXT"
 sign kube-scheduler "/CN=system:kube-scheduler" "$CLIENT_EXT"
 # kwok plays the kubelet of every fake node; it gets full rights.
 sign kwok "/O=system:masters/CN=kwok" "$CLIENT_EXT"
+# The aggregation layer's front proxy: its CA is published in
+# kube-system/extension-apiserver-authentication, which the controller-manager
+# and the scheduler read for delegated authentication.
+newkey "$PKI/front-proxy-ca.key"
+openssl req -x509 -new -key "$PKI/front-proxy-ca.key" -subj "/CN=kronjob-front-proxy-ca" -days 3650 -out "$PKI/front-proxy-ca.crt" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+newkey "$PKI/front-proxy-client.key"
+openssl req -new -key "$PKI/front-proxy-client.key" -subj "/CN=front-proxy-client" 2>/dev/null |
+  openssl x509 -req -CA "$PKI/front-proxy-ca.crt" -CAkey "$PKI/front-proxy-ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+    -days 3650 -out "$PKI/front-proxy-client.crt" -extfile <(printf '%b' "$CLIENT_EXT") 2>/dev/null
 newkey "$PKI/sa.key"
 openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 log "certificates in $PKI"
@@ -188,6 +198,10 @@ launch kube-apiserver \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --client-ca-file="$PKI/ca.crt" \
+  --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
   --authorization-mode=Node,RBAC \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
