@@ -29,13 +29,20 @@ take_lock() {
 }
 
 # Prints the pid of a component if its pid file names a live process running
-# our binary (guards against a recycled pid); fails otherwise.
+# our binary (guards against a recycled pid); fails otherwise. Right after
+# launch the process may still be setsid, about to exec the binary: its command
+# line then names the binary.
 component_pid() {
   local name=$1 pid exe
   [[ -f "$PIDS/$name.pid" ]] || return 1
   pid=$(cat "$PIDS/$name.pid")
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-  [[ "$exe" == "$BIN/$name" || "$exe" == "$BIN/$name (deleted)" ]] || return 1
-  echo "$pid"
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
+  if [[ "$exe" == "$BIN/$name" || "$exe" == "$BIN/$name (deleted)" ]] ||
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF "$BIN/$name"; then
+    echo "$pid"
+  else
+    return 1
+  fi
 }

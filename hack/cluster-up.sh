@@ -91,6 +91,7 @@ done
 command -v openssl >/dev/null || { log "ERROR: openssl is required"; exit 1; }
 
 mkdir -p "$PKI" "$LOGS" "$PIDS" "$STATE/etcd" "$STATE/kwok-home"
+chmod 700 "$STATE/etcd" "$PKI"
 
 # ---- free loopback ports, picked now (below the ephemeral range) ----------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
