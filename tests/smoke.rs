@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{TestNamespace, TestPod};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -27,18 +27,7 @@ async fn scheduled_pod(ns: &TestNamespace, job: &str) -> Pod {
     })
     .await;
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap();
-    let nodes: Api<Node> = Api::all(ns.client().clone());
-    let kwok_nodes: Vec<String> = nodes
-        .list(&ListParams::default())
-        .await
-        .expect("list nodes")
-        .items
-        .into_iter()
-        .filter(|n| {
-            n.metadata.annotations.as_ref().and_then(|a| a.get(common::KWOK_NODE_ANNOTATION)).is_some_and(|v| v == "fake")
-        })
-        .filter_map(|n| n.metadata.name)
-        .collect();
+    let kwok_nodes = common::kwok_nodes(ns.client()).await;
     if !kwok_nodes.is_empty() {
         assert!(kwok_nodes.contains(&node_name), "pod bound to {node_name}, not to a kwok node {kwok_nodes:?}");
     }
@@ -84,4 +73,43 @@ async fn job_with_a_failing_pod_fails() {
         .and_then(|s| s.terminated.as_ref())
         .map(|t| t.exit_code);
     assert_eq!(exit_code, Some(1));
+}
+
+/// kwok only: a `run-forever` pod keeps running until its annotation goes away.
+#[tokio::test]
+async fn run_forever_pod_runs_until_the_annotation_is_removed() {
+    let client = common::client().await;
+    if common::kwok_nodes(&client).await.is_empty() {
+        eprintln!("no kwok nodes in this cluster: skipping");
+        return;
+    }
+    let ns = TestNamespace::new(&client, "smoke-forever").await;
+    let jobs: Api<Job> = ns.api();
+    jobs.create(&PostParams::default(), &common::job("long", TestPod::RunForever)).await.expect("create job");
+
+    let pod = scheduled_pod(&ns, "long").await;
+    let name = pod.metadata.name.clone().unwrap();
+    let pods: Api<Pod> = ns.api();
+    // It must still run (and its Job be active) 2 s after it started, well
+    // past the ~1 s after which a pod without the annotation succeeds.
+    common::wait_for(&format!("pod {name} to have run for 2 s"), TIMEOUT, || async {
+        let pod = pods.get(&name).await.map_err(|e| e.to_string())?;
+        let status = pod.status.unwrap_or_default();
+        assert!(
+            matches!(status.phase.as_deref(), Some("Pending" | "Running")),
+            "run-forever pod ended: {status:?}"
+        );
+        match (status.phase.as_deref(), status.start_time) {
+            (Some("Running"), Some(t)) if jiff::Timestamp::now().duration_since(t.0).as_secs() >= 2 => Ok(()),
+            (phase, t) => Err(format!("phase {phase:?}, started at {t:?}")),
+        }
+    })
+    .await;
+    let job = jobs.get("long").await.unwrap();
+    assert!(common::job_condition(&job, "Complete").is_none(), "finished too early: {:?}", job.status);
+    assert_eq!(job.status.as_ref().and_then(|s| s.active), Some(1), "status: {:?}", job.status);
+
+    let patch = serde_json::json!({ "metadata": { "annotations": { common::TEST_POD_ANNOTATION: null } } });
+    pods.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("remove the annotation");
+    common::wait_for_job_condition(&jobs, "long", "Complete", TIMEOUT).await;
 }

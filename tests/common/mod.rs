@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -99,6 +99,23 @@ pub async fn config() -> Config {
 /// A client of the test cluster (see [`config`]).
 pub async fn client() -> Client {
     Client::try_from(config().await).expect("cannot build a kube client")
+}
+
+/// Names of the kwok fake nodes of the cluster (annotation
+/// `kwok.x-k8s.io/node: fake`); empty on a cluster without kwok, e.g. kind.
+pub async fn kwok_nodes(client: &Client) -> Vec<String> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .list(&ListParams::default())
+        .await
+        .expect("cannot list nodes")
+        .items
+        .into_iter()
+        .filter(|n| {
+            n.metadata.annotations.as_ref().and_then(|a| a.get(KWOK_NODE_ANNOTATION)).is_some_and(|v| v == "fake")
+        })
+        .filter_map(|n| n.metadata.name)
+        .collect()
 }
 
 /// Polls `check` every 100 ms until it returns `Ok(value)`, and returns that
