@@ -13,6 +13,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
+trap 'log "ERROR: hack/cluster-up.sh failed at line $LINENO; logs in $LOGS; hack/cluster-down.sh cleans up"' ERR
+
 NODES="${KRONJOB_FAKE_NODES:-2}"
 TIMEOUT="${KRONJOB_CLUSTER_TIMEOUT:-90}"
 start=$SECONDS
@@ -95,16 +97,21 @@ chmod 700 "$STATE/etcd" "$PKI"
 
 # ---- free loopback ports, picked now (below the ephemeral range) ----------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-declare -A taken=()
-pick_port() {
-  local p
-  while :; do
+# pick_ports N: N distinct free ports.
+pick_ports() {
+  local -A taken=()
+  local p n=0
+  while ((n < $1)); do
     p=$((20000 + RANDOM % 12000))
-    [[ -z "${taken[$p]:-}" ]] && port_free "$p" && { taken[$p]=1; echo "$p"; return; }
+    if [[ -z "${taken[$p]:-}" ]] && port_free "$p"; then
+      taken[$p]=1
+      echo "$p"
+      n=$((n + 1))
+    fi
   done
 }
-ETCD_PORT=$(pick_port); ETCD_PEER_PORT=$(pick_port); API_PORT=$(pick_port)
-KCM_PORT=$(pick_port); SCHED_PORT=$(pick_port)
+mapfile -t ports < <(pick_ports 5)
+ETCD_PORT=${ports[0]} ETCD_PEER_PORT=${ports[1]} API_PORT=${ports[2]} KCM_PORT=${ports[3]} SCHED_PORT=${ports[4]}
 cat > "$STATE/ports.env" <<EOF
 ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
