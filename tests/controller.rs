@@ -331,7 +331,6 @@ async fn a_schedule_that_never_fires_warns_once_and_does_not_loop() {
 /// A cluster-scoped ValidatingAdmissionPolicy (and binding) that rejects
 /// Jobs labelled `reject-me` in one namespace; deleted on drop.
 struct RejectJobsPolicy {
-    client: kube::Client,
     name: String,
 }
 
@@ -375,16 +374,20 @@ impl RejectJobsPolicy {
             }
         })
         .await;
-        RejectJobsPolicy { client: client.clone(), name }
+        RejectJobsPolicy { name }
     }
 }
 
 impl Drop for RejectJobsPolicy {
     fn drop(&mut self) {
         use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
-        let (client, name) = (self.client.clone(), self.name.clone());
+        // The test's runtime is blocked in this drop: delete from a thread
+        // with its own runtime and its own client (a client is bound to the
+        // runtime that made it).
+        let name = self.name.clone();
         std::thread::spawn(move || {
             tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let client = common::client().await;
                 let dp = DeleteParams::default();
                 let _ = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone()).delete(&name, &dp).await;
                 let _ = Api::<ValidatingAdmissionPolicy>::all(client).delete(&name, &dp).await;
