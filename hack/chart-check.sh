@@ -84,6 +84,69 @@ for entry in "${sets[@]}"; do
   kubeconform "$tmp/$name.yaml" || fail "kubeconform ($name)"
 done
 
+# --- alert rules: every PromQL expression must parse ------------------------
+VENV="$CACHE/venv-chart-check"
+PY_DEPS=(promql-parser==0.11.0 PyYAML==6.0.3)
+if [[ "$(cat "$VENV/.deps" 2>/dev/null || true)" != "${PY_DEPS[*]}" ]]; then
+  log "installing ${PY_DEPS[*]} into $VENV ..."
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_DEPS[@]}"
+  echo "${PY_DEPS[*]}" > "$VENV/.deps"
+fi
+for name in default-values namespaced-values; do
+  log "[$name] PrometheusRule: parse PromQL, check metric names and alert fields"
+  "$VENV/bin/python" - "$tmp/$name.yaml" <<'PY' || fail "PrometheusRule ($name)"
+import re, sys
+import promql_parser, yaml
+
+# The controller's metric names (src/ owns them); a typo here would make an
+# alert silently never fire.
+KNOWN = {
+    "kronjob_cronjob_last_schedule_time_seconds",
+    "kronjob_cronjob_last_successful_time_seconds",
+    "kronjob_cronjob_next_schedule_time_seconds",
+    "kronjob_slots_missed_total",
+    "kronjob_jobs_created_total",
+    "kronjob_leader",
+}
+DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+errors, alerts = [], set()
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+if not docs:
+    errors.append("no PrometheusRule rendered")
+for doc in docs:
+    for group in doc["spec"]["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("alert") or rule.get("record")
+            if name in alerts:
+                errors.append(f"{name}: duplicate")
+            alerts.add(name)
+            try:
+                promql_parser.parse(rule["expr"])
+            except Exception as e:  # the parser raises plain exceptions
+                errors.append(f"{name}: expr does not parse: {e}")
+            for metric in set(re.findall(r"\bkronjob_[a-z_]+", rule["expr"])) - KNOWN:
+                errors.append(f"{name}: unknown metric {metric}")
+            if "for" in rule and not DURATION.match(rule["for"]):
+                errors.append(f"{name}: bad for: {rule['for']!r}")
+            if "alert" in rule:
+                if "severity" not in rule.get("labels", {}):
+                    errors.append(f"{name}: no severity label")
+                ann = rule.get("annotations", {})
+                for key in ("summary", "description"):
+                    if not ann.get(key):
+                        errors.append(f"{name}: no {key} annotation")
+                for key, text in ann.items():
+                    if text.count("{{") != text.count("}}"):
+                        errors.append(f"{name}: unbalanced template in {key}")
+for e in errors:
+    print("  " + e, file=sys.stderr)
+print(f"  {len(alerts)} alerts checked", file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+done
+
 # --- assertions on the rendered objects ------------------------------------
 kinds() { grep -E '^kind: ' "$1" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' '; }
 
