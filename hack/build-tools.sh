@@ -12,8 +12,6 @@ set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v4.3.1}"
 KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
-# Kubernetes version helm reports to charts (.Capabilities.KubeVersion).
-HELM_KUBE_VERSION="${HELM_KUBE_VERSION:-v1.36.3}"
 
 CACHE="${KRONJOB_CACHE:-$HOME/.cache/kronjob}"
 TOOLS="$CACHE/tools"
@@ -57,16 +55,11 @@ build() {
 
 mkdir -p "$TOOLS"
 
-helm_major="${HELM_VERSION%%.*}"   # v4 or v3
-kube_minor="${HELM_KUBE_VERSION#v1.}"; kube_minor="${kube_minor%%.*}"
+helm_major="${HELM_VERSION%%.*}"   # v4 (or v3, if HELM_VERSION says so)
+# Helm derives its default .Capabilities.KubeVersion from the client-go it
+# was built with; chart-check passes --kube-version explicitly anyway.
 build helm "$HELM_VERSION" "helm.sh/helm/$helm_major/cmd/helm" \
-  "-s -w -X helm.sh/helm/$helm_major/internal/version.version=$HELM_VERSION \
-   -X helm.sh/helm/$helm_major/pkg/chart/common.k8sVersionMajor=1 \
-   -X helm.sh/helm/$helm_major/pkg/chart/common.k8sVersionMinor=$kube_minor \
-   -X helm.sh/helm/$helm_major/pkg/chartutil.k8sVersionMajor=1 \
-   -X helm.sh/helm/$helm_major/pkg/chartutil.k8sVersionMinor=$kube_minor \
-   -X helm.sh/helm/$helm_major/pkg/lint/rules.k8sVersionMajor=1 \
-   -X helm.sh/helm/$helm_major/pkg/lint/rules.k8sVersionMinor=$kube_minor"
+  "-s -w -X helm.sh/helm/$helm_major/internal/version.version=$HELM_VERSION"
 build kubeconform "$KUBECONFORM_VERSION" "github.com/yannh/kubeconform/cmd/kubeconform" \
   "-s -w -X main.version=$KUBECONFORM_VERSION"
 
