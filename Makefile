@@ -37,5 +37,29 @@ build: ## cargo build
 	$(CARGO) build
 
 .PHONY: test
-test: ## Unit + integration tests against the local control plane (KEEP_CLUSTER=1 keeps it up)
-	hack/with-cluster.sh $(CARGO) test --all-targets
+test: ## Everything CI runs: chart checks, unit, differential, integration and e2e tests on the local control plane
+	hack/build-tools.sh
+	hack/with-cluster.sh hack/test-suite.sh
+
+.PHONY: tools
+tools: ## Build helm and kubeconform into ~/.cache/kronjob (skipped when present)
+	hack/build-tools.sh
+
+.PHONY: lint
+lint: tools ## rustfmt, clippy -D warnings, helm lint, kubeconform -strict
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+	hack/chart-check.sh
+
+.PHONY: run
+run: ## Run the controller in the foreground on $$KUBECONFIG, or on the local control plane with an example CronJob
+	hack/run-local.sh
+
+IMAGE ?= kronjob:0.1.0
+.PHONY: image
+image: ## Build the container image (needs a Docker engine)
+	docker build -t $(IMAGE) .
+
+.PHONY: e2e-kind
+e2e-kind: ## The e2e suite on a kind cluster with the Helm chart (needs a Docker engine)
+	KRONJOB_IMAGE=$(IMAGE) tests/kind/e2e.sh

@@ -9,12 +9,16 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
 command -v flock >/dev/null && command -v setsid >/dev/null || missing+=(util-linux)
 command -v git >/dev/null || missing+=(git)
+# promtool and a real Prometheus for the metrics test (tests/operations.rs).
+command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
   echo "[deps] installing with apt-get: ${missing[*]}" >&2
   SUDO=""
   [[ $(id -u) == 0 ]] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The prometheus package starts a system service where it can; tests run their own.
+  pkill -x prometheus 2>/dev/null || true
 fi
 
 command -v cargo >/dev/null || { echo "[deps] Rust (cargo) is required: https://rustup.rs" >&2; exit 1; }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, run by `make test` with KUBECONFIG pointing at the
+# test control plane (hack/with-cluster.sh): chart lint and validation, a
+# real helm install, then every cargo test target. cargo's summary comes
+# last so it closes the output.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+echo "[test] helm lint + kubeconform" >&2
+hack/chart-check.sh
+echo "[test] helm install into the control plane" >&2
+hack/chart-install-test.sh
+echo "[test] cargo test (unit, differential, integration, e2e)" >&2
+# The e2e tests mostly wait on the API server: run many at once.
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-16}" cargo test --locked --all-targets
