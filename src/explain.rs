@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use serde::Serialize;
 
-use crate::planner::{self, Decision, Observed, Plan, PlannedEvent, StopReason};
+use crate::planner::{self, Decision, Observed, Plan, PlannedEvent, SkipReason, StopReason};
 use crate::schedule::{self, Schedule};
 
 /// The JSON document `explain --output json` prints.
@@ -49,7 +49,7 @@ pub fn report(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> Report {
     let (action, scheduled_time, job_name) = match &plan.decision {
         Decision::Create { slot, job_name } => ("create", Some(rfc3339(*slot)), Some(job_name.clone())),
         Decision::Wait => ("wait", None, None),
-        Decision::Skip { slot } => ("skip", Some(rfc3339(*slot)), None),
+        Decision::Skip { slot, .. } => ("skip", Some(rfc3339(*slot)), None),
         Decision::Stop(_) => ("stop", None, None),
     };
     Report {
@@ -112,10 +112,14 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
             rfc3339(*slot),
             spec.starting_deadline_seconds.map_or(String::new(), |d| format!(", within the {d}s starting deadline")),
         ),
-        Decision::Skip { slot } => format!(
+        Decision::Skip { slot, reason: SkipReason::ConcurrencyForbid } => format!(
             "SKIP: the slot {} is due, but concurrencyPolicy is Forbid and {} still active. It runs when they finish, if still inside the starting deadline.",
             rfc3339(*slot),
             plural_jobs(&r.status.active),
+        ),
+        Decision::Skip { slot, reason: SkipReason::NameTaken } => format!(
+            "SKIP: the slot {} is due, but Job names have minute resolution and this minute's Job already ran; the slot is recorded as handled.",
+            rfc3339(*slot),
         ),
         Decision::Wait => match plan.missed_slot {
             Some(missed) => format!(

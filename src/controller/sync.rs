@@ -146,8 +146,14 @@ async fn carry_out(
                         let listed = active.is_some_and(|a| a.iter().any(|r| r.uid == existing.uid()));
                         info!(job = %job_name, ours, listed, "job already exists");
                         if ours && !listed {
-                            let uid = existing.uid();
-                            delta.merge(planner::created_delta(&existing, c.slot, uid));
+                            if planner::jobs::finished(&existing).is_some() {
+                                // Already ran: record the slot, do not put a
+                                // finished Job back into active.
+                                delta.merge(StatusDelta { last_schedule_time: Some(c.slot), ..Default::default() });
+                            } else {
+                                let uid = existing.uid();
+                                delta.merge(planner::created_delta(&existing, c.slot, uid));
+                            }
                         }
                     }
                     Err(e) if errs::is_namespace_terminating(&e) => {
@@ -227,8 +233,12 @@ fn record_gauges(ctx: &Context, cronjob: &CronJob, status: &k8s_openapi::api::ba
 }
 
 fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
-    if let planner::Decision::Skip { .. } = plan.decision {
-        ctx.metrics.slots_skipped.with_label_values(&["concurrency_forbid"]).inc();
+    if let planner::Decision::Skip { reason, .. } = plan.decision {
+        let label = match reason {
+            planner::SkipReason::ConcurrencyForbid => "concurrency_forbid",
+            planner::SkipReason::NameTaken => "name_taken",
+        };
+        ctx.metrics.slots_skipped.with_label_values(&[label]).inc();
     }
     if let Some(missed) = plan.missed_slot {
         // Count each missed slot once, however many syncs notice it.

@@ -83,6 +83,17 @@ pub enum Effect {
     Create(Box<JobCreation>),
 }
 
+/// Why a due slot is not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// concurrencyPolicy Forbid with a Job still active.
+    ConcurrencyForbid,
+    /// The slot's Job name (minute resolution) belongs to a Job that already
+    /// finished: an earlier slot of the same minute ran (`@every` under a
+    /// minute). The slot is recorded as handled; no second Job is made.
+    NameTaken,
+}
+
 /// Why a sync sets no timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
@@ -99,8 +110,8 @@ pub enum Decision {
     Create { slot: Timestamp, job_name: String },
     /// Nothing is due: sleep until the next slot.
     Wait,
-    /// `slot` is due but not run (Forbid with an active Job).
-    Skip { slot: Timestamp },
+    /// `slot` is due but not run.
+    Skip { slot: Timestamp, reason: SkipReason },
     /// No timer until the CronJob changes.
     Stop(StopReason),
 }
@@ -393,7 +404,10 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
             decision = Decision::Wait;
         } else if policy == "Forbid" && !active.is_empty() {
             effects.push(Effect::Event(events::job_already_active()));
-            decision = Decision::Skip { slot };
+            decision = Decision::Skip { slot, reason: SkipReason::ConcurrencyForbid };
+        } else if owned.iter().any(|j| jobs::name(j) == name && jobs::finished(j).is_some()) {
+            delta.last_schedule_time = Some(slot);
+            decision = Decision::Skip { slot, reason: SkipReason::NameTaken };
         } else {
             if policy == "Replace" {
                 for r in &active {
@@ -413,7 +427,7 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
     // 6. Sleep until the next slot of the sequence anchored where this sync
     // leaves lastScheduleTime.
     let new_anchor = match &decision {
-        Decision::Create { slot, .. } => *slot,
+        Decision::Create { slot, .. } | Decision::Skip { slot, reason: SkipReason::NameTaken } => *slot,
         _ => anchor,
     };
     let next = next_slot_after(&sched, new_anchor, now);

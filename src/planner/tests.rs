@@ -176,7 +176,7 @@ fn forbid_with_an_active_job_skips_without_advancing_last_schedule_time() {
     );
     let jobs = [job("hello-29460115", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
-    assert_eq!(p.decision, Decision::Skip { slot: at("2026-01-05T10:00:00Z") });
+    assert_eq!(p.decision, Decision::Skip { slot: at("2026-01-05T10:00:00Z"), reason: SkipReason::ConcurrencyForbid });
     assert_eq!(reasons(&p), ["JobAlreadyActive"]);
     assert_eq!(p.status_if_successful(&cj).last_schedule_time, Some(Time(at("2026-01-05T09:55:00Z"))));
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:05:00Z")));
@@ -551,4 +551,22 @@ fn clock_behind_last_schedule_time_does_not_rerun_it() {
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:59Z"));
     assert_eq!(p.decision, Decision::Wait);
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:02:00Z")));
+}
+
+#[test]
+fn sub_minute_slot_whose_name_ran_already_is_recorded_not_recreated() {
+    // @every 20s: 10:00:20 and 10:00:40 share the Job name of minute 10:00.
+    let cj = with_status(cronjob("@every 20s", "2026-01-05T10:00:00Z"), |s| {
+        s.last_schedule_time = Some(Time(at("2026-01-05T10:00:20Z")));
+    });
+    let done = [job("hello-29460120", "j1", Some(("Complete", Some("2026-01-05T10:00:21Z"), Some("2026-01-05T10:00:23Z"))))];
+    let p = plan(&cj, &done, &no_lookups(), at("2026-01-05T10:00:40Z"));
+    assert_eq!(p.decision, Decision::Skip { slot: at("2026-01-05T10:00:40Z"), reason: SkipReason::NameTaken });
+    assert!(p.creation().is_none());
+    assert!(p.events().next().is_none(), "no event churn");
+    assert_eq!(p.status_if_successful(&cj).last_schedule_time, Some(Time(at("2026-01-05T10:00:40Z"))));
+    assert_eq!(p.wake_at, Some(at("2026-01-05T10:01:00Z")));
+    // The next minute has a new name: it runs.
+    let p = plan(&with_status(cj, |s| s.last_schedule_time = Some(Time(at("2026-01-05T10:00:40Z")))), &done, &no_lookups(), at("2026-01-05T10:01:00Z"));
+    assert_eq!(p.creation().unwrap().job.metadata.name.as_deref(), Some("hello-29460121"));
 }
