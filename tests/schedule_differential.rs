@@ -79,15 +79,19 @@ fn oracle_binary() -> PathBuf {
         return bin;
     }
     println!("building robfig oracle: go build -o {} ({})", bin.display(), src.display());
+    // Build next to the target and rename, so a concurrent run never sees a
+    // half-written binary.
+    let tmp = bin_dir.join(format!("robfig-oracle.tmp-{}", std::process::id()));
     let status = Command::new("go")
         .arg("build")
         .arg("-o")
-        .arg(&bin)
+        .arg(&tmp)
         .arg(".")
         .current_dir(&src)
         .status()
         .unwrap_or_else(|e| panic!("cannot run `go` (Go is part of kronjob's toolchain): {e}"));
     assert!(status.success(), "go build of hack/robfig-oracle failed");
+    std::fs::rename(&tmp, &bin).unwrap();
     std::fs::write(&stamp, want).unwrap();
     bin
 }
