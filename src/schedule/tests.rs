@@ -236,6 +236,24 @@ fn dst_lord_howe_half_hour() {
 }
 
 #[test]
+fn next_can_go_backwards_chatham() {
+    // Pacific/Chatham 2021-04-04 03:45 +13:45 -> 02:45 +12:45. From 02:46:50
+    // (second pass) the hour loop rebuilds 02:00 with time.Date, which picks
+    // the first pass (+13:45), adds an hour and returns 03:00 +13:45: an
+    // instant 47 minutes *before* the input. Then 03:00 +12:45 follows.
+    assert_eq!(
+        nexts("TZ=Pacific/Chatham 0 3 * * *", "2021-04-03T14:01:50Z", 3),
+        ["2021-04-03T13:15:00Z", "2021-04-03T14:15:00Z", "2021-04-04T14:15:00Z"]
+    );
+    // The slot before `after` is not part of the window.
+    let a = "2021-04-03T14:01:50Z";
+    assert_eq!(
+        window("TZ=Pacific/Chatham 0 3 * * *", a, a, "2021-04-05T00:00:00Z"),
+        Ok((Some("2021-04-04T14:15:00Z".into()), 2))
+    );
+}
+
+#[test]
 fn midnight_gap_sao_paulo() {
     // 2018-11-04 00:00 -03 -> 01:00 -02. The day loop lands on 01:00,
     // "corrects" back to 23:00 of the 3rd and skips the 4th entirely.

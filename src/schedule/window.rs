@@ -52,23 +52,33 @@ impl Schedule {
     }
 
     fn spec_window(&self, spec: &Spec, after: Timestamp, now: Timestamp) -> Result<Window, NeverFires> {
-        let first = self.next(after).ok_or(NeverFires)?.as_second();
+        let mut x = self.next(after).ok_or(NeverFires)?.as_second();
+        let after = floor_second(after);
         let now = floor_second(now);
-        if first > now {
-            return Ok(Window { latest: None, count: 0 });
-        }
-        let mut count = 1;
-        let mut last = first;
-        while count < COUNT_SATURATION {
-            match self.next_unix(last) {
-                Some(n) if n <= now => {
-                    count += 1;
-                    last = n;
+        let mut count = 0;
+        let mut latest = None;
+        // robfig's Next can go *backwards* right after a fall-back transition
+        // (it rebuilds the hour with time.Date, which picks the first of two
+        // ambiguous wall times), so the sequence may visit slots `<= after`
+        // first; those are not in the window. The cap only guards against a
+        // sequence that never advances (where Kubernetes would hang too).
+        for _ in 0..10_000 {
+            if x > now {
+                break;
+            }
+            if x > after {
+                count += 1;
+                latest = Some(x);
+                if count == COUNT_SATURATION {
+                    return Ok(window_at(self.latest_after(spec, x, now), count));
                 }
-                _ => return Ok(window_at(last, count)),
+            }
+            match self.next_unix(x) {
+                Some(n) => x = n,
+                None => break,
             }
         }
-        Ok(window_at(self.latest_after(spec, last, now), count))
+        Ok(Window { latest: latest.and_then(|l| Timestamp::from_second(l).ok()), count })
     }
 
     /// The last element `<= now` of the `next` sequence through `orbit`
