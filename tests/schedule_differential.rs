@@ -313,6 +313,25 @@ impl Gen {
     }
 }
 
+fn ask_oracle(bin: &Path, zoneinfo: &Path, input: String) -> Vec<Value> {
+    let mut child = Command::new(bin)
+        .env("TZ", "")
+        .env("ZONEINFO", zoneinfo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let answers = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    writer.join().unwrap();
+    assert!(child.wait().unwrap().success(), "oracle failed");
+    answers
+}
+
 fn ts(s: i64) -> Timestamp {
     Timestamp::from_second(s).unwrap()
 }
@@ -358,24 +377,18 @@ fn differential_against_robfig() {
         }));
     }
 
-    let mut child = Command::new(&bin)
-        .env("TZ", "")
-        .env("ZONEINFO", &zoneinfo)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let mut stdin = child.stdin.take().unwrap();
-    let input: String = queries.iter().map(|q| q.to_string() + "\n").collect();
-    let writer = std::thread::spawn(move || {
-        stdin.write_all(input.as_bytes()).unwrap();
-    });
-    let answers: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+    // Two oracle processes (the machine has two cores), each answering a
+    // contiguous half of the queries.
+    let chunk = queries.len().div_ceil(2).max(1);
+    let handles: Vec<_> = queries
+        .chunks(chunk)
+        .map(|part| {
+            let input: String = part.iter().map(|q| q.to_string() + "\n").collect();
+            let (bin, zoneinfo) = (bin.clone(), zoneinfo.clone());
+            std::thread::spawn(move || ask_oracle(&bin, &zoneinfo, input))
+        })
         .collect();
-    writer.join().unwrap();
-    assert!(child.wait().unwrap().success(), "oracle failed");
+    let answers: Vec<Value> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     assert_eq!(answers.len(), queries.len(), "oracle answered {} of {} queries", answers.len(), queries.len());
     let oracle_done = started.elapsed();
 
