@@ -122,12 +122,15 @@ impl Schedule {
         self.walk(start, now)
     }
 
+    /// Follows the sequence from `x` while it stays `<= now`. The cap is far
+    /// above any real walk (a few days of slots); it only stops a sequence
+    /// that would never advance.
     fn walk(&self, mut x: i64, now: i64) -> i64 {
-        while let Some(n) = self.next_unix(x) {
-            if n > now {
-                break;
+        for _ in 0..10_000_000 {
+            match self.next_unix(x) {
+                Some(n) if n <= now => x = n,
+                _ => break,
             }
-            x = n;
         }
         x
     }
