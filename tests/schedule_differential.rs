@@ -128,6 +128,11 @@ const ZONES: &[&str] = &[
     "Africa/Casablanca",
     "Europe/Dublin",
     "America/Santiago",
+    "Pacific/Apia",     // skipped 2011-12-30 entirely (crossed the date line)
+    "America/St_Johns", // -03:30 / -02:30
+    "Antarctica/Troll", // +00 / +02 (two-hour DST)
+    "Asia/Gaza",
+    "America/Caracas", // -04:30 from 2007 to 2016
     "UTC",
 ];
 
@@ -393,6 +398,7 @@ fn differential_against_robfig() {
     let oracle_done = started.elapsed();
 
     let mut failures = Vec::new();
+    let mut hangs = Vec::new();
     let (mut parsed, mut windows_checked, mut too_many, mut saturated) = (0, 0, 0, 0);
     for (q, want) in queries.iter().zip(&answers) {
         let spec = q["spec"].as_str().unwrap();
@@ -400,6 +406,16 @@ fn differential_against_robfig() {
         let at_nanos = q["at_nanos"].as_i64().unwrap();
         let w = &q["window"];
         let (anchor, after, now) = (w["anchor"].as_i64().unwrap(), w["after"].as_i64().unwrap(), w["now"].as_i64().unwrap());
+        if want.get("hang").is_some() {
+            // robfig loops forever here (Kubernetes' controller would hang);
+            // we give up after a bounded search. Reported, not compared.
+            let ours = Schedule::parse_standard(spec).map(|s| {
+                let t = ts(at);
+                (s.next(t), s.window(ts(anchor), ts(after), ts(now)))
+            });
+            hangs.push(format!("ROBFIG HANGS spec={spec:?} at={at} ({}) after={after} now={now}; kronjob: {ours:?}", ts(at)));
+            continue;
+        }
         let got = match Schedule::parse_standard(spec) {
             Err(e) => {
                 let msg = e.to_string();
@@ -448,11 +464,15 @@ fn differential_against_robfig() {
         }
     }
     println!(
-        "schedule differential: {cases} cases ({parsed} parsed, {windows_checked} windows compared of which {saturated} with more than 100 slots, {too_many} windows too long for the oracle), {} failures, oracle {:.1?}, total {:.1?}",
+        "schedule differential: {cases} cases ({parsed} parsed, {windows_checked} windows compared of which {saturated} with more than 100 slots, {too_many} windows too long for the oracle, {} where robfig hangs), {} failures, oracle {:.1?}, total {:.1?}",
+        hangs.len(),
         failures.len(),
         oracle_done,
         started.elapsed()
     );
+    for h in &hangs {
+        println!("{h}");
+    }
     for f in failures.iter().take(30) {
         println!("{f}");
     }
