@@ -40,7 +40,12 @@ impl Schedule {
     ///
     /// `latest` is exact and found in time independent of the number of
     /// missed slots; `count` iterates `next` at most 101 times.
-    pub fn window(&self, anchor: Timestamp, after: Timestamp, now: Timestamp) -> Result<Window, NeverFires> {
+    pub fn window(
+        &self,
+        anchor: Timestamp,
+        after: Timestamp,
+        now: Timestamp,
+    ) -> Result<Window, NeverFires> {
         match self.kind {
             Kind::Every(d) => Ok(every_window(d, anchor, after, now)),
             Kind::Spec(spec) => self.spec_window(&spec, after, now),
@@ -48,10 +53,16 @@ impl Schedule {
     }
 
     fn next_unix(&self, unix: i64) -> Option<i64> {
-        self.next(Timestamp::from_second(unix).ok()?).map(|t| t.as_second())
+        self.next(Timestamp::from_second(unix).ok()?)
+            .map(|t| t.as_second())
     }
 
-    fn spec_window(&self, spec: &Spec, after: Timestamp, now: Timestamp) -> Result<Window, NeverFires> {
+    fn spec_window(
+        &self,
+        spec: &Spec,
+        after: Timestamp,
+        now: Timestamp,
+    ) -> Result<Window, NeverFires> {
         let mut x = self.next(after).ok_or(NeverFires)?.as_second();
         let after = floor_second(after);
         let now = floor_second(now);
@@ -78,7 +89,10 @@ impl Schedule {
                 None => break,
             }
         }
-        Ok(Window { latest: latest.and_then(|l| Timestamp::from_second(l).ok()), count })
+        Ok(Window {
+            latest: latest.and_then(|l| Timestamp::from_second(l).ok()),
+            count,
+        })
     }
 
     /// The last element `<= now` of the `next` sequence through `orbit`
@@ -108,7 +122,8 @@ impl Schedule {
                 return None;
             }
             let c = prev_wall_match(spec, at + off)? - off;
-            let clean_from = preceding(at + 1).map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
+            let clean_from =
+                preceding(at + 1).map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
             (c >= clean_from && c > orbit && self.next_unix(c - 1) == Some(c)).then_some(c)
         };
         if let Some(c) = clean_candidate(now)
@@ -137,7 +152,10 @@ impl Schedule {
 }
 
 fn window_at(latest: i64, count: u32) -> Window {
-    Window { latest: Timestamp::from_second(latest).ok(), count }
+    Window {
+        latest: Timestamp::from_second(latest).ok(),
+        count,
+    }
 }
 
 fn nanos(t: Timestamp) -> i128 {
@@ -150,9 +168,15 @@ fn every_window(d: i64, anchor: Timestamp, after: Timestamp, now: Timestamp) -> 
     let kmax = (nanos(now) - a).div_euclid(d);
     let kmin = ((nanos(after) - a).div_euclid(d) + 1).max(1);
     if kmax < kmin {
-        return Window { latest: None, count: 0 };
+        return Window {
+            latest: None,
+            count: 0,
+        };
     }
     let count = (kmax - kmin + 1).min(i128::from(COUNT_SATURATION)) as u32;
     let latest = a + kmax * d;
-    Window { latest: Timestamp::from_nanosecond(latest).ok(), count }
+    Window {
+        latest: Timestamp::from_nanosecond(latest).ok(),
+        count,
+    }
 }
