@@ -10,6 +10,7 @@
 //	      "window": {"anchor": 1699990000, "after": 1699990000, "now": 1700090000}}
 //	out: {"err": "parse error text"}                      on a parse error
 //	     {"panic": "..."}                                 if Go panicked
+//	     {"hang": true}                                   if Go did not answer in 5 s
 //	     {"next": [1700011800, ...], "window": {...}}     otherwise
 //
 // "next" holds up to N results of iterating Next from "at"; a zero time ends
@@ -60,6 +61,7 @@ type windowAnswer struct {
 type answer struct {
 	Err    *string       `json:"err,omitempty"`
 	Panic  *string       `json:"panic,omitempty"`
+	Hang   *bool         `json:"hang,omitempty"`
 	Next   []*int64      `json:"next,omitempty"`
 	Window *windowAnswer `json:"window,omitempty"`
 }
@@ -92,6 +94,23 @@ func answerQuery(q query) (a answer) {
 	}
 	return a
 }
+
+// answerWithTimeout reports {"hang": true} for a query robfig does not
+// answer within a few seconds: around some zone transitions SpecSchedule.Next
+// loops forever. The spinning goroutine is abandoned.
+func answerWithTimeout(q query) answer {
+	done := make(chan answer, 1)
+	go func() { done <- answerQuery(q) }()
+	select {
+	case a := <-done:
+		return a
+	case <-time.After(hangTimeout):
+		t := true
+		return answer{Hang: &t}
+	}
+}
+
+const hangTimeout = 5 * time.Second
 
 func window(sched cron.Schedule, every bool, w windowQuery) *windowAnswer {
 	after := time.Unix(w.After, 0).In(time.Local)
@@ -142,7 +161,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "robfig-oracle: bad input line:", err)
 			os.Exit(2)
 		}
-		if err := enc.Encode(answerQuery(q)); err != nil {
+		if err := enc.Encode(answerWithTimeout(q)); err != nil {
 			fmt.Fprintln(os.Stderr, "robfig-oracle:", err)
 			os.Exit(2)
 		}

@@ -27,7 +27,10 @@ use jiff::tz::TimeZone;
 /// that only matters thousands of years away from any real schedule.
 #[inline]
 pub(crate) fn offset_at(tz: &TimeZone, unix: i64) -> i64 {
-    let clamped = unix.clamp(Timestamp::MIN.as_second() + 86_400, Timestamp::MAX.as_second() - 86_400);
+    let clamped = unix.clamp(
+        Timestamp::MIN.as_second() + 86_400,
+        Timestamp::MAX.as_second() - 86_400,
+    );
     // Cannot fail: the value is clamped into jiff's range.
     let ts = Timestamp::from_second(clamped).unwrap_or(Timestamp::UNIX_EPOCH);
     i64::from(tz.to_offset(ts).seconds())
@@ -107,14 +110,30 @@ impl<'a> GoTime<'a> {
 
     /// `time.Date(year, month, day, hour, min, sec, 0, loc)`.
     #[inline]
-    pub fn date(tz: &'a TimeZone, year: i64, month: i64, day: i64, hour: i64, min: i64, sec: i64) -> Self {
+    pub fn date(
+        tz: &'a TimeZone,
+        year: i64,
+        month: i64,
+        day: i64,
+        hour: i64,
+        min: i64,
+        sec: i64,
+    ) -> Self {
         // Normalise the month into the year, as Go's norm() does.
         let m0 = month - 1;
         let year = year + m0.div_euclid(12);
         let month = m0.rem_euclid(12) + 1;
-        let local = days_from_civil(year, month, 1) * 86_400 + (day - 1) * 86_400 + hour * 3600 + min * 60 + sec;
+        let local = days_from_civil(year, month, 1) * 86_400
+            + (day - 1) * 86_400
+            + hour * 3600
+            + min * 60
+            + sec;
         let o1 = offset_at(tz, local);
-        let unix = if o1 == 0 { local } else { local - offset_at(tz, local - o1) };
+        let unix = if o1 == 0 {
+            local
+        } else {
+            local - offset_at(tz, local - o1)
+        };
         GoTime { unix, tz }
     }
 
@@ -136,13 +155,19 @@ impl<'a> GoTime<'a> {
     /// `t.Add(secs * time.Second)`.
     #[inline]
     pub fn add(self, secs: i64) -> Self {
-        GoTime { unix: self.unix + secs, tz: self.tz }
+        GoTime {
+            unix: self.unix + secs,
+            tz: self.tz,
+        }
     }
 
     /// `t.Truncate(secs * time.Second)` (absolute, since Go's zero time).
     #[inline]
     pub fn truncate(self, secs: i64) -> Self {
-        GoTime { unix: self.unix.div_euclid(secs) * secs, tz: self.tz }
+        GoTime {
+            unix: self.unix.div_euclid(secs) * secs,
+            tz: self.tz,
+        }
     }
 }
 

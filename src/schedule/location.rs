@@ -21,7 +21,10 @@ pub struct Location {
 impl Location {
     /// The UTC location.
     pub fn utc() -> Self {
-        Location { name: "UTC".to_owned(), tz: TimeZone::UTC }
+        Location {
+            name: "UTC".to_owned(),
+            tz: TimeZone::UTC,
+        }
     }
 
     /// The name the location was loaded with (`"UTC"` for `""`).
@@ -104,7 +107,10 @@ fn bundled_db() -> &'static TimeZoneDatabase {
 /// `time: invalid location name`.
 pub fn load_location(name: &str) -> Result<Location, String> {
     if name.is_empty() || name == "UTC" || name == "Local" {
-        return Ok(Location { name: if name.is_empty() { "UTC" } else { name }.to_owned(), tz: TimeZone::UTC });
+        return Ok(Location {
+            name: if name.is_empty() { "UTC" } else { name }.to_owned(),
+            tz: TimeZone::UTC,
+        });
     }
     if name.contains("..") || name.starts_with('/') || name.starts_with('\\') {
         return Err("time: invalid location name".to_owned());
@@ -115,7 +121,10 @@ pub fn load_location(name: &str) -> Result<Location, String> {
     if tz.iana_name() != Some(name) {
         return Err(unknown());
     }
-    Ok(Location { name: name.to_owned(), tz })
+    Ok(Location {
+        name: name.to_owned(),
+        tz,
+    })
 }
 
 #[cfg(test)]
@@ -130,7 +139,12 @@ mod tests {
     fn load() {
         assert_eq!(load_location("").unwrap().name(), "UTC");
         assert_eq!(load_location("UTC").unwrap().name(), "UTC");
-        assert_eq!(load_location("Local").unwrap().offset_seconds(ts("2026-07-01T00:00:00Z")), 0);
+        assert_eq!(
+            load_location("Local")
+                .unwrap()
+                .offset_seconds(ts("2026-07-01T00:00:00Z")),
+            0
+        );
         assert!(load_location("America/New_York").is_ok());
         assert!(load_location("US/Eastern").is_ok());
         for (name, err) in [
@@ -148,15 +162,33 @@ mod tests {
     #[test]
     fn rfc3339() {
         let ny = load_location("America/New_York").unwrap();
-        assert_eq!(ny.format_rfc3339(ts("2026-03-08T06:30:00Z")), "2026-03-08T01:30:00-05:00");
-        assert_eq!(ny.format_rfc3339(ts("2026-07-08T06:30:00.999Z")), "2026-07-08T02:30:00-04:00");
-        assert_eq!(Location::utc().format_rfc3339(ts("2026-01-01T00:00:00Z")), "2026-01-01T00:00:00Z");
+        assert_eq!(
+            ny.format_rfc3339(ts("2026-03-08T06:30:00Z")),
+            "2026-03-08T01:30:00-05:00"
+        );
+        assert_eq!(
+            ny.format_rfc3339(ts("2026-07-08T06:30:00.999Z")),
+            "2026-07-08T02:30:00-04:00"
+        );
+        assert_eq!(
+            Location::utc().format_rfc3339(ts("2026-01-01T00:00:00Z")),
+            "2026-01-01T00:00:00Z"
+        );
         let london = load_location("Europe/London").unwrap();
-        assert_eq!(london.format_rfc3339(ts("2026-01-01T00:00:00Z")), "2026-01-01T00:00:00Z");
+        assert_eq!(
+            london.format_rfc3339(ts("2026-01-01T00:00:00Z")),
+            "2026-01-01T00:00:00Z"
+        );
         let kolkata = load_location("Asia/Kolkata").unwrap();
-        assert_eq!(kolkata.format_rfc3339(ts("2026-01-01T00:00:00Z")), "2026-01-01T05:30:00+05:30");
+        assert_eq!(
+            kolkata.format_rfc3339(ts("2026-01-01T00:00:00Z")),
+            "2026-01-01T05:30:00+05:30"
+        );
         // Liberia used -0:44:30 until 1972; Go prints the truncated minutes.
         let monrovia = load_location("Africa/Monrovia").unwrap();
-        assert_eq!(monrovia.format_rfc3339(ts("1970-01-01T00:00:00Z")), "1969-12-31T23:15:30-00:44");
+        assert_eq!(
+            monrovia.format_rfc3339(ts("1970-01-01T00:00:00Z")),
+            "1969-12-31T23:15:30-00:44"
+        );
     }
 }

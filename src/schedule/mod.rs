@@ -92,14 +92,23 @@ pub struct EffectiveSpec {
 /// written; otherwise a loadable `timeZone` is prepended as `TZ=<zone> `.
 pub fn effective_spec(schedule: &str, time_zone: Option<&str>) -> EffectiveSpec {
     if schedule.contains("TZ") {
-        return EffectiveSpec { spec: schedule.to_owned(), uses_tz_in_schedule: true };
+        return EffectiveSpec {
+            spec: schedule.to_owned(),
+            uses_tz_in_schedule: true,
+        };
     }
     if let Some(zone) = time_zone
         && load_location(zone).is_ok()
     {
-        return EffectiveSpec { spec: format!("TZ={zone} {schedule}"), uses_tz_in_schedule: false };
+        return EffectiveSpec {
+            spec: format!("TZ={zone} {schedule}"),
+            uses_tz_in_schedule: false,
+        };
     }
-    EffectiveSpec { spec: schedule.to_owned(), uses_tz_in_schedule: false }
+    EffectiveSpec {
+        spec: schedule.to_owned(),
+        uses_tz_in_schedule: false,
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,11 @@ fn has(bits: u64, v: u32) -> bool {
 pub(crate) fn day_matches(s: &Spec, day: u32, weekday: u32) -> bool {
     let dom = has(s.dom, day);
     let dow = has(s.dow, weekday);
-    if s.dom & STAR_BIT != 0 || s.dow & STAR_BIT != 0 { dom && dow } else { dom || dow }
+    if s.dom & STAR_BIT != 0 || s.dow & STAR_BIT != 0 {
+        dom && dow
+    } else {
+        dom || dow
+    }
 }
 
 /// Upper bound on loop iterations; robfig's own loops are bounded by the
@@ -38,7 +42,10 @@ pub(crate) fn spec_next(s: &Spec, tz: &TimeZone, unix: i64) -> Option<i64> {
         return None;
     }
     // "Start at the earliest possible time (the upcoming second)."
-    let mut t = GoTime { unix: unix.checked_add(1)?, tz };
+    let mut t = GoTime {
+        unix: unix.checked_add(1)?,
+        tz,
+    };
     let mut added = false;
     let year_limit = t.fields().year + 5;
     let mut steps = 0u32;
@@ -98,7 +105,15 @@ pub(crate) fn spec_next(s: &Spec, tz: &TimeZone, unix: i64) -> Option<i64> {
             }
             if !added {
                 added = true;
-                t = GoTime::date(tz, f.year, i64::from(f.month), i64::from(f.day), i64::from(f.hour), 0, 0);
+                t = GoTime::date(
+                    tz,
+                    f.year,
+                    i64::from(f.month),
+                    i64::from(f.day),
+                    i64::from(f.hour),
+                    0,
+                    0,
+                );
             }
             t = t.add(3600);
             f = t.fields();
@@ -144,7 +159,11 @@ pub(crate) fn spec_next(s: &Spec, tz: &TimeZone, unix: i64) -> Option<i64> {
 fn highest_at_most(bits: u64, v: u32) -> Option<u32> {
     let mask = if v >= 62 { !STAR_BIT } else { (2u64 << v) - 1 };
     let m = bits & mask;
-    if m == 0 { None } else { Some(63 - m.leading_zeros()) }
+    if m == 0 {
+        None
+    } else {
+        Some(63 - m.leading_zeros())
+    }
 }
 
 /// The latest wall-clock date-time `<= local` (wall seconds, as if UTC) whose

@@ -1,7 +1,7 @@
 //! `cron.ParseStandard` from robfig/cron v3.0.1, including its error texts.
 
 use super::location::{Location, load_location};
-use super::{Kind, Schedule, Spec, STAR_BIT};
+use super::{Kind, STAR_BIT, Schedule, Spec};
 
 /// A schedule robfig/cron would reject. `Display` gives robfig's wording,
 /// e.g. `expected exactly 5 fields, found 1: [@daly]`.
@@ -13,7 +13,9 @@ pub struct ParseError {
 
 impl ParseError {
     fn new(message: impl Into<String>) -> Self {
-        ParseError { message: message.into() }
+        ParseError {
+            message: message.into(),
+        }
     }
 
     /// The error text.
@@ -28,9 +30,21 @@ struct Bounds {
     names: &'static [(&'static str, u64)],
 }
 
-const MINUTES: Bounds = Bounds { min: 0, max: 59, names: &[] };
-const HOURS: Bounds = Bounds { min: 0, max: 23, names: &[] };
-const DOM: Bounds = Bounds { min: 1, max: 31, names: &[] };
+const MINUTES: Bounds = Bounds {
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOURS: Bounds = Bounds {
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DOM: Bounds = Bounds {
+    min: 1,
+    max: 31,
+    names: &[],
+};
 const MONTHS: Bounds = Bounds {
     min: 1,
     max: 12,
@@ -52,7 +66,15 @@ const MONTHS: Bounds = Bounds {
 const DOW: Bounds = Bounds {
     min: 0,
     max: 6,
-    names: &[("sun", 0), ("mon", 1), ("tue", 2), ("wed", 3), ("thu", 4), ("fri", 5), ("sat", 6)],
+    names: &[
+        ("sun", 0),
+        ("mon", 1),
+        ("tue", 2),
+        ("wed", 3),
+        ("thu", 4),
+        ("fri", 5),
+        ("sat", 6),
+    ],
 };
 
 pub(super) fn parse_standard(spec: &str) -> Result<Schedule, ParseError> {
@@ -72,7 +94,8 @@ pub(super) fn parse_standard(spec: &str) -> Result<Schedule, ParseError> {
             )));
         };
         let name = &spec[eq + 1..i];
-        location = load_location(name).map_err(|e| ParseError::new(format!("provided bad location {name}: {e}")))?;
+        location = load_location(name)
+            .map_err(|e| ParseError::new(format!("provided bad location {name}: {e}")))?;
         spec = spec[i..].trim();
     }
 
@@ -93,12 +116,29 @@ pub(super) fn parse_standard(spec: &str) -> Result<Schedule, ParseError> {
     let dom = get_field(fields[2], &DOM)?;
     let month = get_field(fields[3], &MONTHS)?;
     let dow = get_field(fields[4], &DOW)?;
-    Ok(Schedule { kind: Kind::Spec(Spec { minute, hour, dom, month, dow }), location })
+    Ok(Schedule {
+        kind: Kind::Spec(Spec {
+            minute,
+            hour,
+            dom,
+            month,
+            dow,
+        }),
+        location,
+    })
 }
 
 fn parse_descriptor(descriptor: &str, location: Location) -> Result<Schedule, ParseError> {
     let all = |b: &Bounds| bits(b.min, b.max, 1) | STAR_BIT;
-    let spec = |minute, hour, dom, month, dow| Kind::Spec(Spec { minute, hour, dom, month, dow });
+    let spec = |minute, hour, dom, month, dow| {
+        Kind::Spec(Spec {
+            minute,
+            hour,
+            dom,
+            month,
+            dow,
+        })
+    };
     let kind = match descriptor {
         "@yearly" | "@annually" => spec(1, 1, 1 << 1, 1 << 1, all(&DOW)),
         "@monthly" => spec(1, 1, 1 << 1, all(&MONTHS), all(&DOW)),
@@ -107,10 +147,13 @@ fn parse_descriptor(descriptor: &str, location: Location) -> Result<Schedule, Pa
         "@hourly" => spec(1, all(&HOURS), all(&DOM), all(&MONTHS), all(&DOW)),
         _ => {
             let Some(text) = descriptor.strip_prefix("@every ") else {
-                return Err(ParseError::new(format!("unrecognized descriptor: {descriptor}")));
+                return Err(ParseError::new(format!(
+                    "unrecognized descriptor: {descriptor}"
+                )));
             };
-            let nanos = parse_go_duration(text)
-                .map_err(|e| ParseError::new(format!("failed to parse duration {descriptor}: {e}")))?;
+            let nanos = parse_go_duration(text).map_err(|e| {
+                ParseError::new(format!("failed to parse duration {descriptor}: {e}"))
+            })?;
             // cron.Every: at least one second, sub-second part truncated.
             let nanos = nanos.max(1_000_000_000);
             Kind::Every(nanos / 1_000_000_000)
@@ -169,7 +212,10 @@ fn get_range(expr: &str, b: &Bounds) -> Result<u64, ParseError> {
         )));
     }
     if end > b.max {
-        return Err(ParseError::new(format!("end of range ({end}) above maximum ({}): {expr}", b.max)));
+        return Err(ParseError::new(format!(
+            "end of range ({end}) above maximum ({}): {expr}",
+            b.max
+        )));
     }
     if start > end {
         return Err(ParseError::new(format!(
@@ -177,7 +223,9 @@ fn get_range(expr: &str, b: &Bounds) -> Result<u64, ParseError> {
         )));
     }
     if step == 0 {
-        return Err(ParseError::new(format!("step of range should be a positive number: {expr}")));
+        return Err(ParseError::new(format!(
+            "step of range should be a positive number: {expr}"
+        )));
     }
     Ok(bits(start, end, step) | extra)
 }
@@ -203,17 +251,30 @@ fn parse_int_or_name(expr: &str, b: &Bounds) -> Result<u64, ParseError> {
 }
 
 fn must_parse_int(expr: &str) -> Result<u64, ParseError> {
-    let num = go_atoi(expr).map_err(|e| ParseError::new(format!("failed to parse int from {expr}: {e}")))?;
+    let num = go_atoi(expr)
+        .map_err(|e| ParseError::new(format!("failed to parse int from {expr}: {e}")))?;
     if num < 0 {
-        return Err(ParseError::new(format!("negative number ({num}) not allowed: {expr}")));
+        return Err(ParseError::new(format!(
+            "negative number ({num}) not allowed: {expr}"
+        )));
     }
     Ok(num as u64)
 }
 
 /// `strconv.Atoi` on a 64-bit platform: optional sign, decimal digits only.
 fn go_atoi(s: &str) -> Result<i64, String> {
-    let syntax = || format!("strconv.Atoi: parsing {}: invalid syntax", go_strconv_quote(s));
-    let range = || format!("strconv.Atoi: parsing {}: value out of range", go_strconv_quote(s));
+    let syntax = || {
+        format!(
+            "strconv.Atoi: parsing {}: invalid syntax",
+            go_strconv_quote(s)
+        )
+    };
+    let range = || {
+        format!(
+            "strconv.Atoi: parsing {}: value out of range",
+            go_strconv_quote(s)
+        )
+    };
     let (neg, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -227,7 +288,10 @@ fn go_atoi(s: &str) -> Result<i64, String> {
         if !c.is_ascii_digit() {
             return Err(syntax());
         }
-        n = match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(c - b'0'))) {
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(c - b'0')))
+        {
             Some(n) => n,
             None => return Err(range()),
         };
@@ -259,7 +323,9 @@ fn go_strconv_quote(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}') => {
+            c if c.is_control()
+                || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}') =>
+            {
                 if (c as u32) < 0x10000 {
                     out.push_str(&format!("\\u{:04x}", c as u32));
                 } else {
@@ -369,7 +435,10 @@ pub(super) fn parse_go_duration(orig: &str) -> Result<i64, String> {
             i += 1;
         }
         if i == 0 {
-            return Err(format!("time: missing unit in duration {}", go_time_quote(orig)));
+            return Err(format!(
+                "time: missing unit in duration {}",
+                go_time_quote(orig)
+            ));
         }
         let unit_bytes = &s[..i];
         s = &s[i..];

@@ -40,7 +40,12 @@ impl Schedule {
     ///
     /// `latest` is exact and found in time independent of the number of
     /// missed slots; `count` iterates `next` at most 101 times.
-    pub fn window(&self, anchor: Timestamp, after: Timestamp, now: Timestamp) -> Result<Window, NeverFires> {
+    pub fn window(
+        &self,
+        anchor: Timestamp,
+        after: Timestamp,
+        now: Timestamp,
+    ) -> Result<Window, NeverFires> {
         match self.kind {
             Kind::Every(d) => Ok(every_window(d, anchor, after, now)),
             Kind::Spec(spec) => self.spec_window(&spec, after, now),
@@ -48,27 +53,46 @@ impl Schedule {
     }
 
     fn next_unix(&self, unix: i64) -> Option<i64> {
-        self.next(Timestamp::from_second(unix).ok()?).map(|t| t.as_second())
+        self.next(Timestamp::from_second(unix).ok()?)
+            .map(|t| t.as_second())
     }
 
-    fn spec_window(&self, spec: &Spec, after: Timestamp, now: Timestamp) -> Result<Window, NeverFires> {
-        let first = self.next(after).ok_or(NeverFires)?.as_second();
+    fn spec_window(
+        &self,
+        spec: &Spec,
+        after: Timestamp,
+        now: Timestamp,
+    ) -> Result<Window, NeverFires> {
+        let mut x = self.next(after).ok_or(NeverFires)?.as_second();
+        let after = floor_second(after);
         let now = floor_second(now);
-        if first > now {
-            return Ok(Window { latest: None, count: 0 });
-        }
-        let mut count = 1;
-        let mut last = first;
-        while count < COUNT_SATURATION {
-            match self.next_unix(last) {
-                Some(n) if n <= now => {
-                    count += 1;
-                    last = n;
+        let mut count = 0;
+        let mut latest = None;
+        // robfig's Next can go *backwards* right after a fall-back transition
+        // (it rebuilds the hour with time.Date, which picks the first of two
+        // ambiguous wall times), so the sequence may visit slots `<= after`
+        // first; those are not in the window. The cap only guards against a
+        // sequence that never advances (where Kubernetes would hang too).
+        for _ in 0..10_000 {
+            if x > now {
+                break;
+            }
+            if x > after {
+                count += 1;
+                latest = Some(x);
+                if count == COUNT_SATURATION {
+                    return Ok(window_at(self.latest_after(spec, x, now), count));
                 }
-                _ => return Ok(window_at(last, count)),
+            }
+            match self.next_unix(x) {
+                Some(n) => x = n,
+                None => break,
             }
         }
-        Ok(window_at(self.latest_after(spec, last, now), count))
+        Ok(Window {
+            latest: latest.and_then(|l| Timestamp::from_second(l).ok()),
+            count,
+        })
     }
 
     /// The last element `<= now` of the `next` sequence through `orbit`
@@ -98,7 +122,8 @@ impl Schedule {
                 return None;
             }
             let c = prev_wall_match(spec, at + off)? - off;
-            let clean_from = preceding(at + 1).map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
+            let clean_from =
+                preceding(at + 1).map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
             (c >= clean_from && c > orbit && self.next_unix(c - 1) == Some(c)).then_some(c)
         };
         if let Some(c) = clean_candidate(now)
@@ -112,19 +137,25 @@ impl Schedule {
         self.walk(start, now)
     }
 
+    /// Follows the sequence from `x` while it stays `<= now`. The cap is far
+    /// above any real walk (a few days of slots); it only stops a sequence
+    /// that would never advance.
     fn walk(&self, mut x: i64, now: i64) -> i64 {
-        while let Some(n) = self.next_unix(x) {
-            if n > now {
-                break;
+        for _ in 0..10_000_000 {
+            match self.next_unix(x) {
+                Some(n) if n <= now => x = n,
+                _ => break,
             }
-            x = n;
         }
         x
     }
 }
 
 fn window_at(latest: i64, count: u32) -> Window {
-    Window { latest: Timestamp::from_second(latest).ok(), count }
+    Window {
+        latest: Timestamp::from_second(latest).ok(),
+        count,
+    }
 }
 
 fn nanos(t: Timestamp) -> i128 {
@@ -137,9 +168,15 @@ fn every_window(d: i64, anchor: Timestamp, after: Timestamp, now: Timestamp) -> 
     let kmax = (nanos(now) - a).div_euclid(d);
     let kmin = ((nanos(after) - a).div_euclid(d) + 1).max(1);
     if kmax < kmin {
-        return Window { latest: None, count: 0 };
+        return Window {
+            latest: None,
+            count: 0,
+        };
     }
     let count = (kmax - kmin + 1).min(i128::from(COUNT_SATURATION)) as u32;
     let latest = a + kmax * d;
-    Window { latest: Timestamp::from_nanosecond(latest).ok(), count }
+    Window {
+        latest: Timestamp::from_nanosecond(latest).ok(),
+        count,
+    }
 }
