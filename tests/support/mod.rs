@@ -39,7 +39,11 @@ pub async fn kubeconfig_path() -> PathBuf {
 impl Kronjob {
     /// Start a controller watching only `namespace`, with `extra` flags.
     pub async fn start(namespace: &str, extra: &[&str]) -> Kronjob {
-        let kubeconfig = kubeconfig_path().await;
+        Self::start_with_kubeconfig(namespace, &kubeconfig_path().await, extra).await
+    }
+
+    /// The same, connecting with the given kubeconfig.
+    pub async fn start_with_kubeconfig(namespace: &str, kubeconfig: &std::path::Path, extra: &[&str]) -> Kronjob {
         let metrics_port = free_port();
         let logs = common::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
@@ -49,7 +53,7 @@ impl Kronjob {
             .arg("run")
             .args(["--namespace", namespace, "--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(extra)
-            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kronjob=debug".into()))
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
