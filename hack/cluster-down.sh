@@ -4,6 +4,7 @@
 # signalled: TERM first, KILL for those still alive after a deadline
 # (KRONJOB_STOP_TIMEOUT seconds, default 10).
 set -euo pipefail
+# shellcheck source=hack/cluster-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 STOP_TIMEOUT="${KRONJOB_STOP_TIMEOUT:-10}"

@@ -11,6 +11,7 @@
 #   KRONJOB_FAKE_NODES        number of kwok nodes (default 2)
 #   KRONJOB_CLUSTER_TIMEOUT   seconds to wait for each readiness step (default 90)
 set -euo pipefail
+# shellcheck source=hack/cluster-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 trap 'log "ERROR: hack/cluster-up.sh failed at line $LINENO; logs in $LOGS; hack/cluster-down.sh cleans up"' ERR

@@ -21,9 +21,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
 use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
-use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -52,7 +52,10 @@ fn ensure_local_cluster() -> PathBuf {
     STARTED
         .get_or_init(|| {
             let script = repo_root().join("hack/cluster-up.sh");
-            eprintln!("[kronjob tests] starting the local control plane: {}", script.display());
+            eprintln!(
+                "[kronjob tests] starting the local control plane: {}",
+                script.display()
+            );
             let out = Command::new("bash")
                 .arg(&script)
                 .current_dir(repo_root())
@@ -68,7 +71,12 @@ fn ensure_local_cluster() -> PathBuf {
                 ));
             }
             let stdout = String::from_utf8_lossy(&out.stdout);
-            let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            let last = stdout
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
             if last.is_empty() {
                 return Err(format!("{} printed no kubeconfig path", script.display()));
             }
@@ -112,7 +120,11 @@ pub async fn kwok_nodes(client: &Client) -> Vec<String> {
         .items
         .into_iter()
         .filter(|n| {
-            n.metadata.annotations.as_ref().and_then(|a| a.get(KWOK_NODE_ANNOTATION)).is_some_and(|v| v == "fake")
+            n.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(KWOK_NODE_ANNOTATION))
+                .is_some_and(|v| v == "fake")
         })
         .filter_map(|n| n.metadata.name)
         .collect()
@@ -161,7 +173,10 @@ impl TestNamespace {
             .create(&PostParams::default(), &ns)
             .await
             .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
-        let this = TestNamespace { client: client.clone(), name };
+        let this = TestNamespace {
+            client: client.clone(),
+            name,
+        };
         let accounts: Api<ServiceAccount> = this.api();
         wait_for(
             &format!("the default ServiceAccount of namespace {}", this.name),
@@ -209,7 +224,9 @@ impl Drop for TestNamespace {
         // and its own client: a client is bound to the runtime that made it.
         let name = self.name.clone();
         let result = std::thread::spawn(move || -> Result<(), BoxError> {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let client = Client::try_from(config().await)?;
                 let namespaces: Api<Namespace> = Api::all(client);
@@ -227,7 +244,10 @@ impl Drop for TestNamespace {
         .join();
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("[kronjob tests] could not delete namespace {}: {e}", self.name),
+            Ok(Err(e)) => eprintln!(
+                "[kronjob tests] could not delete namespace {}: {e}",
+                self.name
+            ),
             Err(_) => eprintln!("[kronjob tests] deleting namespace {} panicked", self.name),
         }
     }
@@ -238,10 +258,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `<prefix>-<suffix>`: a valid DNS label, unique across processes and calls.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0) as u64;
     let mixed = nanos
         ^ (u64::from(std::process::id()) << 40)
-        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let suffix = format!("{:x}", mixed & 0xff_ffff_ffff);
     let mut prefix: String = prefix
         .to_ascii_lowercase()
@@ -250,7 +275,11 @@ pub fn unique_name(prefix: &str) -> String {
         .collect();
     prefix.truncate(63 - 1 - suffix.len());
     let prefix = prefix.trim_matches('-');
-    if prefix.is_empty() { format!("t-{suffix}") } else { format!("{prefix}-{suffix}") }
+    if prefix.is_empty() {
+        format!("t-{suffix}")
+    } else {
+        format!("{prefix}-{suffix}")
+    }
 }
 
 /// How the pod of a [`job`] behaves.
@@ -270,8 +299,14 @@ pub enum TestPod {
 pub fn job(name: &str, pod: TestPod) -> Job {
     let (annotations, command) = match pod {
         TestPod::Succeed => (serde_json::json!({}), vec!["sh", "-c", "sleep 1"]),
-        TestPod::Fail => (serde_json::json!({ TEST_POD_ANNOTATION: "fail" }), vec!["sh", "-c", "sleep 1; exit 1"]),
-        TestPod::RunForever => (serde_json::json!({ TEST_POD_ANNOTATION: "run-forever" }), vec!["sleep", "infinity"]),
+        TestPod::Fail => (
+            serde_json::json!({ TEST_POD_ANNOTATION: "fail" }),
+            vec!["sh", "-c", "sleep 1; exit 1"],
+        ),
+        TestPod::RunForever => (
+            serde_json::json!({ TEST_POD_ANNOTATION: "run-forever" }),
+            vec!["sleep", "infinity"],
+        ),
     };
     serde_json::from_value(serde_json::json!({
         "metadata": { "name": name },
@@ -306,14 +341,23 @@ pub fn job_condition<'a>(job: &'a Job, type_: &str) -> Option<&'a JobCondition> 
 
 /// Waits until the Job `name` has the condition `type_` (e.g. `Complete`,
 /// `Failed`) set to `True`, and returns the Job.
-pub async fn wait_for_job_condition(jobs: &Api<Job>, name: &str, type_: &str, timeout: Duration) -> Job {
-    wait_for(&format!("Job {name} to have condition {type_}"), timeout, || async {
-        let job = jobs.get(name).await.map_err(|e| e.to_string())?;
-        if job_condition(&job, type_).is_some() {
-            Ok(job)
-        } else {
-            Err(format!("status: {:?}", job.status))
-        }
-    })
+pub async fn wait_for_job_condition(
+    jobs: &Api<Job>,
+    name: &str,
+    type_: &str,
+    timeout: Duration,
+) -> Job {
+    wait_for(
+        &format!("Job {name} to have condition {type_}"),
+        timeout,
+        || async {
+            let job = jobs.get(name).await.map_err(|e| e.to_string())?;
+            if job_condition(&job, type_).is_some() {
+                Ok(job)
+            } else {
+                Err(format!("status: {:?}", job.status))
+            }
+        },
+    )
     .await
 }
