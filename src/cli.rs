@@ -24,7 +24,11 @@ use crate::schedule::{self, Schedule};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "kronjob", version, about = "A drop-in Kubernetes batch/v1 CronJob controller")]
+#[command(
+    name = "kronjob",
+    version,
+    about = "A drop-in Kubernetes batch/v1 CronJob controller"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -41,14 +45,21 @@ pub enum Command {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    let d: SignedDuration = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    let d: SignedDuration = s
+        .parse()
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))?;
     Duration::try_from(d).map_err(|_| format!("duration {s:?} must not be negative"))
 }
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Watch only this namespace (repeatable); default: all namespaces.
-    #[arg(long = "namespace", short = 'n', env = "KRONJOB_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        short = 'n',
+        env = "KRONJOB_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
     /// Address of the /metrics, /healthz and /readyz server.
     #[arg(long, default_value = "0.0.0.0:8080", env = "KRONJOB_METRICS_ADDR")]
@@ -56,7 +67,11 @@ pub struct RunArgs {
     /// Elect a leader on a Lease so that only one replica acts.
     #[arg(long, env = "KRONJOB_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub leader_elect: bool,
-    #[arg(long, default_value = "kronjob", env = "KRONJOB_LEADER_ELECT_LEASE_NAME")]
+    #[arg(
+        long,
+        default_value = "kronjob",
+        env = "KRONJOB_LEADER_ELECT_LEASE_NAME"
+    )]
     pub leader_elect_lease_name: String,
     /// Namespace of the Lease; default: the pod's namespace (POD_NAMESPACE), else "default".
     #[arg(long, env = "POD_NAMESPACE")]
@@ -129,18 +144,23 @@ pub fn next(args: &NextArgs) -> Result<Vec<String>, String> {
     if times.is_empty() && args.count > 0 {
         return Err(format!("schedule {:?} never fires", args.schedule));
     }
-    Ok(times.into_iter().map(|t| sched.location().format_rfc3339(t)).collect())
+    Ok(times
+        .into_iter()
+        .map(|t| sched.location().format_rfc3339(t))
+        .collect())
 }
 
 pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
     let now = args.now.unwrap_or_else(Timestamp::now);
     let (cronjob, plan) = match (&args.file, &args.name) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let cronjob = explain::parse_cronjob(&text).map_err(anyhow::Error::msg)?;
             let jobs = match &args.jobs {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
                     explain::parse_jobs(&text).map_err(anyhow::Error::msg)?
                 }
                 None => Vec::new(),
@@ -149,18 +169,31 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
             (cronjob, plan)
         }
         (None, Some(name)) => {
-            let client = Client::try_default().await.context("connecting to the cluster")?;
-            let ns = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+            let client = Client::try_default()
+                .await
+                .context("connecting to the cluster")?;
+            let ns = args
+                .namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string());
             let cronjob = Api::<CronJob>::namespaced(client.clone(), &ns)
                 .get(name)
                 .await
                 .with_context(|| format!("reading CronJob {ns}/{name}"))?;
             let jobs_api = Api::<Job>::namespaced(client, &ns);
-            let jobs = jobs_api.list(&ListParams::default()).await.context("listing Jobs")?.items;
+            let jobs = jobs_api
+                .list(&ListParams::default())
+                .await
+                .context("listing Jobs")?
+                .items;
             let lookups = planner::lookups_needed(&cronjob, &jobs);
             let mut observed = Observed::default();
             for r in &lookups.unknown_active {
-                if jobs_api.get_opt(r.name.as_deref().unwrap_or_default()).await?.is_none() {
+                if jobs_api
+                    .get_opt(r.name.as_deref().unwrap_or_default())
+                    .await?
+                    .is_none()
+                {
                     observed.gone.extend(r.uid.clone());
                 }
             }
@@ -170,7 +203,9 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
         (None, None) => bail!("give --file CRONJOB.yaml, or -n NAMESPACE NAME"),
     };
     Ok(match args.output {
-        Output::Json => serde_json::to_string_pretty(&explain::report(&cronjob, &plan, now))? + "\n",
+        Output::Json => {
+            serde_json::to_string_pretty(&explain::report(&cronjob, &plan, now))? + "\n"
+        }
         Output::Text => explain::render_text(&cronjob, &plan, now),
     })
 }
@@ -183,7 +218,8 @@ fn shutdown_signal(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Sen
 }
 
 async fn wait_for_termination() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = term.recv() => info!("SIGTERM received; shutting down"),
         _ = tokio::signal::ctrl_c() => info!("SIGINT received; shutting down"),
@@ -197,9 +233,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let identity = args
         .identity
         .clone()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .unwrap_or_else(|| "kronjob".into());
-    let client = Client::try_default().await.context("connecting to the cluster")?;
+    let client = Client::try_default()
+        .await
+        .context("connecting to the cluster")?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     health.beat();
@@ -218,14 +260,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // stage 2, once it has, releases the Lease and stops HTTP.
     let (stop_controller, stop_controller_rx) = watch::channel(false);
     let (stop_rest, stop_rest_rx) = watch::channel(false);
-    let http = crate::http::serve(args.metrics_addr, metrics.clone(), health.clone(), shutdown_signal(&stop_rest_rx))
-        .await
-        .with_context(|| format!("binding {}", args.metrics_addr))?;
+    let http = crate::http::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        shutdown_signal(&stop_rest_rx),
+    )
+    .await
+    .with_context(|| format!("binding {}", args.metrics_addr))?;
 
     let (leader_rx, elector) = if args.leader_elect {
         let config = LeaderConfig {
             lease_name: args.leader_elect_lease_name.clone(),
-            namespace: args.leader_elect_lease_namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: args
+                .leader_elect_lease_namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             identity: identity.clone(),
             lease_duration: args.leader_elect_lease_duration,
             renew_deadline: args.leader_elect_renew_deadline,
@@ -234,7 +284,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         config.validate().map_err(anyhow::Error::msg)?;
         info!(lease = %config.lease_name, namespace = %config.namespace, identity = %identity, "leader election on");
         let (elector, rx) = Elector::new(client.clone(), config);
-        (rx, Some(tokio::spawn(elector.run(shutdown_signal(&stop_rest_rx)))))
+        (
+            rx,
+            Some(tokio::spawn(elector.run(shutdown_signal(&stop_rest_rx)))),
+        )
     } else {
         let (tx, rx) = watch::channel(true);
         std::mem::forget(tx); // always leader; the channel never closes
@@ -254,8 +307,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
 
-    let settings = Settings { namespaces: args.namespaces.clone(), concurrency: args.concurrency.max(1), instance: identity };
-    let shared = Arc::new(Shared::new(client, &settings, metrics, health.clone(), leader_rx));
+    let settings = Settings {
+        namespaces: args.namespaces.clone(),
+        concurrency: args.concurrency.max(1),
+        instance: identity,
+    };
+    let shared = Arc::new(Shared::new(
+        client,
+        &settings,
+        metrics,
+        health.clone(),
+        leader_rx,
+    ));
     tokio::spawn(async move {
         wait_for_termination().await;
         stop_controller.send_replace(true);
@@ -273,5 +336,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let _ = http.await;
     heartbeat.abort();
     info!("stopped");
-    if clean { Ok(()) } else { bail!("controller loop ended unexpectedly") }
+    if clean {
+        Ok(())
+    } else {
+        bail!("controller loop ended unexpectedly")
+    }
 }

@@ -40,14 +40,22 @@ pub fn rfc3339(t: Timestamp) -> String {
 /// Plan offline: Jobs absent from `jobs` but named in status.active are gone.
 pub fn plan_offline(cronjob: &CronJob, jobs: &[Job], now: Timestamp) -> Plan {
     let lookups = planner::lookups_needed(cronjob, jobs);
-    let observed = Observed { gone: lookups.unknown_active.iter().filter_map(|r| r.uid.clone()).collect() };
+    let observed = Observed {
+        gone: lookups
+            .unknown_active
+            .iter()
+            .filter_map(|r| r.uid.clone())
+            .collect(),
+    };
     planner::plan(cronjob, jobs, &observed, now)
 }
 
 pub fn report(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> Report {
     let status = plan.status_if_successful(cronjob);
     let (action, scheduled_time, job_name) = match &plan.decision {
-        Decision::Create { slot, job_name } => ("create", Some(rfc3339(*slot)), Some(job_name.clone())),
+        Decision::Create { slot, job_name } => {
+            ("create", Some(rfc3339(*slot)), Some(job_name.clone()))
+        }
         Decision::Wait => ("wait", None, None),
         Decision::Skip { slot, .. } => ("skip", Some(rfc3339(*slot)), None),
         Decision::Stop(_) => ("stop", None, None),
@@ -63,7 +71,12 @@ pub fn report(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> Report {
             .map(|w| (w.duration_since(now).as_secs_f64().max(0.0) * 1000.0).round() / 1000.0),
         next_schedule_time: plan.next_schedule_time.map(rfc3339),
         status: StatusReport {
-            active: status.active.unwrap_or_default().into_iter().filter_map(|r| r.name).collect(),
+            active: status
+                .active
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|r| r.name)
+                .collect(),
             last_schedule_time: status.last_schedule_time.map(|t| rfc3339(t.0)),
             last_successful_time: status.last_successful_time.map(|t| rfc3339(t.0)),
         },
@@ -72,13 +85,16 @@ pub fn report(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> Report {
 
 /// The CronJob's schedule as the controller parses it, if it parses.
 pub fn schedule_of(cronjob: &CronJob) -> Option<Schedule> {
-    let effective = schedule::effective_spec(&cronjob.spec.schedule, cronjob.spec.time_zone.as_deref());
+    let effective =
+        schedule::effective_spec(&cronjob.spec.schedule, cronjob.spec.time_zone.as_deref());
     Schedule::parse_standard(&effective.spec).ok()
 }
 
 /// Up to `n` fire times after `from`, following the schedule's sequence.
 pub fn upcoming(sched: &Schedule, first: Option<Timestamp>, n: usize) -> Vec<Timestamp> {
-    std::iter::successors(first, |t| sched.next(*t)).take(n).collect()
+    std::iter::successors(first, |t| sched.next(*t))
+        .take(n)
+        .collect()
 }
 
 /// The plain-words explanation.
@@ -94,9 +110,12 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
         out,
         "  schedule {:?} in time zone {}, concurrencyPolicy {}, startingDeadlineSeconds {}",
         spec.schedule,
-        spec.time_zone.as_deref().unwrap_or("UTC (controller default)"),
+        spec.time_zone
+            .as_deref()
+            .unwrap_or("UTC (controller default)"),
         spec.concurrency_policy.as_deref().unwrap_or("Allow"),
-        spec.starting_deadline_seconds.map_or("unset".to_string(), |d| d.to_string()),
+        spec.starting_deadline_seconds
+            .map_or("unset".to_string(), |d| d.to_string()),
     );
     let _ = writeln!(out, "  now {}", rfc3339(now));
     let _ = writeln!(out);
@@ -148,7 +167,11 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
         let _ = writeln!(out, "No timer is set: a change to the CronJob wakes it.");
     }
     if !r.delete_jobs.is_empty() {
-        let _ = writeln!(out, "Jobs deleted by this sync: {}", r.delete_jobs.join(", "));
+        let _ = writeln!(
+            out,
+            "Jobs deleted by this sync: {}",
+            r.delete_jobs.join(", ")
+        );
     }
     if !r.events.is_empty() {
         let _ = writeln!(out, "\nEvents this sync emits:");
@@ -157,9 +180,25 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
         }
     }
     let _ = writeln!(out, "\nStatus after this sync:");
-    let _ = writeln!(out, "  active: {}", if r.status.active.is_empty() { "none".into() } else { r.status.active.join(", ") });
-    let _ = writeln!(out, "  lastScheduleTime: {}", r.status.last_schedule_time.as_deref().unwrap_or("never"));
-    let _ = writeln!(out, "  lastSuccessfulTime: {}", r.status.last_successful_time.as_deref().unwrap_or("never"));
+    let _ = writeln!(
+        out,
+        "  active: {}",
+        if r.status.active.is_empty() {
+            "none".into()
+        } else {
+            r.status.active.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  lastScheduleTime: {}",
+        r.status.last_schedule_time.as_deref().unwrap_or("never")
+    );
+    let _ = writeln!(
+        out,
+        "  lastSuccessfulTime: {}",
+        r.status.last_successful_time.as_deref().unwrap_or("never")
+    );
     if let Some(sched) = schedule_of(cronjob) {
         let first = plan.next_schedule_time.or_else(|| sched.next(now));
         let times = upcoming(&sched, first, 5);
@@ -167,7 +206,11 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
             out,
             "\nNext {} fire times{}:",
             times.len(),
-            if matches!(plan.decision, Decision::Stop(_)) { " (none run while stopped)" } else { "" }
+            if matches!(plan.decision, Decision::Stop(_)) {
+                " (none run while stopped)"
+            } else {
+                ""
+            }
         );
         for t in times {
             let _ = writeln!(out, "  {}", sched.location().format_rfc3339(t));
@@ -202,10 +245,22 @@ pub fn parse_cronjob(text: &str) -> Result<CronJob, String> {
 pub fn parse_jobs(text: &str) -> Result<Vec<Job>, String> {
     let mut jobs = Vec::new();
     for doc in yaml_documents(text)?.into_iter().filter(|d| !d.is_null()) {
-        let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
+        let kind = doc
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string();
         if kind.ends_with("List") {
-            for item in doc.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default() {
-                jobs.push(serde_json::from_value(item).map_err(|e| format!("not a valid Job in the list: {e}"))?);
+            for item in doc
+                .get("items")
+                .and_then(|i| i.as_array())
+                .cloned()
+                .unwrap_or_default()
+            {
+                jobs.push(
+                    serde_json::from_value(item)
+                        .map_err(|e| format!("not a valid Job in the list: {e}"))?,
+                );
             }
         } else if kind == "Job" {
             jobs.push(serde_json::from_value(doc).map_err(|e| format!("not a valid Job: {e}"))?);
@@ -285,7 +340,10 @@ items:
         let reasons: Vec<_> = r.events.iter().map(|e| e.reason).collect();
         assert_eq!(reasons, ["MissingJob", "SuccessfulCreate"]);
         assert_eq!(r.status.active, ["hello-29460120"]);
-        assert_eq!(r.status.last_schedule_time.as_deref(), Some("2026-01-05T10:00:00Z"));
+        assert_eq!(
+            r.status.last_schedule_time.as_deref(),
+            Some("2026-01-05T10:00:00Z")
+        );
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["jobName"], "hello-29460120");
         assert_eq!(json["events"][0]["type"], "Normal");
@@ -298,13 +356,25 @@ items:
         let jobs = parse_jobs(RUNNING_JOB).unwrap();
         let now: Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
         let text = render_text(&cj, &plan_offline(&cj, &jobs, now), now);
-        assert!(text.contains("SKIP: the slot 2026-01-05T10:00:00Z is due, but concurrencyPolicy is Forbid"), "{text}");
-        assert!(text.contains("Next 5 fire times:\n  2026-01-05T10:05:00Z\n  2026-01-05T10:10:00Z"), "{text}");
+        assert!(
+            text.contains(
+                "SKIP: the slot 2026-01-05T10:00:00Z is due, but concurrencyPolicy is Forbid"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Next 5 fire times:\n  2026-01-05T10:05:00Z\n  2026-01-05T10:10:00Z"),
+            "{text}"
+        );
     }
 
     #[test]
     fn rejects_wrong_documents_clearly() {
-        assert!(parse_cronjob("kind: Job\n").unwrap_err().contains("expected kind CronJob"));
+        assert!(
+            parse_cronjob("kind: Job\n")
+                .unwrap_err()
+                .contains("expected kind CronJob")
+        );
         assert!(parse_cronjob("a: [").unwrap_err().contains("invalid YAML"));
         let two = format!("{CRONJOB}\n---\n{CRONJOB}");
         assert!(parse_cronjob(&two).unwrap_err().contains("exactly one"));

@@ -27,7 +27,10 @@ impl Health {
     }
 
     pub fn mark_synced(&self, resource: &'static str, scope: Option<&str>) {
-        self.synced.lock().unwrap().insert((resource, scope.map(str::to_owned)));
+        self.synced
+            .lock()
+            .unwrap()
+            .insert((resource, scope.map(str::to_owned)));
     }
 
     pub fn is_ready(&self) -> bool {
@@ -36,7 +39,8 @@ impl Health {
     }
 
     pub fn beat(&self) {
-        self.last_beat.store(Timestamp::now().as_second(), Ordering::SeqCst);
+        self.last_beat
+            .store(Timestamp::now().as_second(), Ordering::SeqCst);
     }
 
     pub fn controller_failed(&self) {

@@ -82,7 +82,15 @@ impl Elector {
     pub fn new(client: Client, config: LeaderConfig) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = watch::channel(false);
         let api = Api::namespaced(client, &config.namespace);
-        (Elector { api, config, observed: None, tx }, rx)
+        (
+            Elector {
+                api,
+                config,
+                observed: None,
+                tx,
+            },
+            rx,
+        )
     }
 
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
@@ -142,7 +150,9 @@ impl Elector {
             self.observed = Some(Observation {
                 holder,
                 renew_time,
-                lease_duration: Duration::from_secs(spec.lease_duration_seconds.unwrap_or(15).max(1) as u64),
+                lease_duration: Duration::from_secs(
+                    spec.lease_duration_seconds.unwrap_or(15).max(1) as u64,
+                ),
                 seen_changing_at: Instant::now(),
             });
         }
@@ -150,14 +160,23 @@ impl Elector {
 
     fn desired_spec(&self, current: Option<&LeaseSpec>) -> LeaseSpec {
         let now = MicroTime(Timestamp::now());
-        let held_by_us = current.and_then(|s| s.holder_identity.as_deref()) == Some(self.config.identity.as_str());
+        let held_by_us = current.and_then(|s| s.holder_identity.as_deref())
+            == Some(self.config.identity.as_str());
         let transitions = current.and_then(|s| s.lease_transitions).unwrap_or(0);
         LeaseSpec {
             holder_identity: Some(self.config.identity.clone()),
             lease_duration_seconds: Some(self.config.lease_duration.as_secs() as i32),
-            acquire_time: if held_by_us { current.and_then(|s| s.acquire_time.clone()) } else { Some(now.clone()) },
+            acquire_time: if held_by_us {
+                current.and_then(|s| s.acquire_time.clone())
+            } else {
+                Some(now.clone())
+            },
             renew_time: Some(now),
-            lease_transitions: Some(if held_by_us || current.is_none() { transitions } else { transitions + 1 }),
+            lease_transitions: Some(if held_by_us || current.is_none() {
+                transitions
+            } else {
+                transitions + 1
+            }),
             ..Default::default()
         }
     }
@@ -194,13 +213,21 @@ impl Elector {
             };
         };
         self.observe(&lease);
-        if !may_acquire(self.observed.as_ref(), &self.config.identity, Instant::now()) {
+        if !may_acquire(
+            self.observed.as_ref(),
+            &self.config.identity,
+            Instant::now(),
+        ) {
             return false;
         }
         lease.spec = Some(self.desired_spec(lease.spec.as_ref()));
         // replace() carries the resourceVersion we read: a concurrent writer
         // makes this fail with 409 instead of being overwritten.
-        match self.api.replace(&self.config.lease_name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(updated) => {
                 self.observe(&updated);
                 true
@@ -216,7 +243,9 @@ impl Elector {
 
     /// Give the Lease up so a standby need not wait for it to expire.
     async fn release(&self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.config.lease_name).await else { return };
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.config.lease_name).await else {
+            return;
+        };
         let spec = lease.spec.get_or_insert_with(Default::default);
         if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
             return;
@@ -224,7 +253,11 @@ impl Elector {
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(Timestamp::now()));
-        match self.api.replace(&self.config.lease_name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => info!(lease = %self.config.lease_name, "released the lease"),
             Err(e) => warn!(error = %e, "could not release the lease"),
         }
@@ -258,7 +291,11 @@ mod tests {
         let t0 = Instant::now();
         let o = obs(Some("b"), t0);
         assert!(!may_acquire(Some(&o), "a", t0));
-        assert!(!may_acquire(Some(&o), "a", t0 + Duration::from_millis(14_999)));
+        assert!(!may_acquire(
+            Some(&o),
+            "a",
+            t0 + Duration::from_millis(14_999)
+        ));
         assert!(may_acquire(Some(&o), "a", t0 + Duration::from_secs(15)));
     }
 

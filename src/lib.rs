@@ -4,13 +4,13 @@
 //! functions of (CronJob, owned Jobs, now); the controller only feeds them and
 //! carries out their plan.
 
-pub mod schedule;
-pub mod planner;
+pub mod cli;
 pub mod controller;
+pub mod explain;
 pub mod health;
-pub mod metrics;
 pub mod http;
 pub mod leader;
+pub mod metrics;
+pub mod planner;
+pub mod schedule;
 pub mod telemetry;
-pub mod cli;
-pub mod explain;

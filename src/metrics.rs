@@ -3,17 +3,19 @@
 //! prefix. Every metric is documented in docs/metrics.md.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets from 1 ms up that include every upstream boundary (1 s .. 512 s),
 /// so `le`-based queries written for upstream still match.
 const SKEW_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0,
-    512.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0,
+    128.0, 256.0, 512.0,
 ];
-const RECONCILE_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const RECONCILE_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -47,12 +49,18 @@ impl Metrics {
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m.expect("metric definition is valid");
-                registry.register(Box::new(m.clone())).expect("metric names are unique");
+                registry
+                    .register(Box::new(m.clone()))
+                    .expect("metric names are unique");
                 m
             }};
         }
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
-        let gauge_vec = |name: &str, help: &str, labels: &[&str]| IntGaugeVec::new(Opts::new(name, help), labels);
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels)
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels)
+        };
         let m = Metrics {
             creation_skew: reg!(Histogram::with_opts(
                 HistogramOpts::new(
@@ -145,7 +153,9 @@ impl Metrics {
             build_info: reg!(gauge_vec("kronjob_build_info", "Always 1; labels carry the version.", &["version"])),
             registry,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         m
     }
 
@@ -188,12 +198,22 @@ mod tests {
         let m = Metrics::new();
         m.creation_skew.observe(0.004);
         m.jobs_created.inc();
-        m.next_schedule_time.with_label_values(&["ns", "cj"]).set(42);
+        m.next_schedule_time
+            .with_label_values(&["ns", "cj"])
+            .set(42);
         let text = m.render();
-        assert!(text.contains("cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"0.005\"} 1"));
-        assert!(text.contains("cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"1\"} 1"));
+        assert!(text.contains(
+            "cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"0.005\"} 1"
+        ));
+        assert!(
+            text.contains(
+                "cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"1\"} 1"
+            )
+        );
         assert!(text.contains("kronjob_jobs_created_total 1"));
-        assert!(text.contains("kronjob_cronjob_next_schedule_time_seconds{cronjob=\"cj\",namespace=\"ns\"} 42"));
+        assert!(text.contains(
+            "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"cj\",namespace=\"ns\"} 42"
+        ));
         m.forget_cronjob("ns", "cj");
         assert!(!m.render().contains("cronjob=\"cj\""));
     }

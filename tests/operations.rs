@@ -37,12 +37,24 @@ fn is_leader(k: &Kronjob) -> bool {
 }
 
 async fn wait_leader(k: &Kronjob, what: &str, timeout: Duration) {
-    wait_for(what, timeout, || async { if is_leader(k) { Ok(()) } else { Err("not leading") } }).await
+    wait_for(what, timeout, || async {
+        if is_leader(k) {
+            Ok(())
+        } else {
+            Err("not leading")
+        }
+    })
+    .await
 }
 
 fn slots(jobs: &[Job]) -> Vec<i64> {
     jobs.iter()
-        .map(|j| scheduled_annotation(j).parse::<Timestamp>().expect("annotation").as_second())
+        .map(|j| {
+            scheduled_annotation(j)
+                .parse::<Timestamp>()
+                .expect("annotation")
+                .as_second()
+        })
         .collect()
 }
 
@@ -66,33 +78,76 @@ async fn standby_takes_over_after_the_leader_dies_without_duplicates_or_lost_slo
         s.first().copied().ok_or("none yet")
     })
     .await;
-    assert_eq!(b.counter("kronjob_reconciles_total"), 0.0, "the standby acts on nothing");
+    assert_eq!(
+        b.counter("kronjob_reconciles_total"),
+        0.0,
+        "the standby acts on nothing"
+    );
 
     // Kill the leader 2 s before the next slot (SIGKILL: no lease release),
     // so that slot falls due while nobody leads.
     let next_slot = first + 60;
-    wait_for("2 s before the next slot", Duration::from_secs(70), || async {
-        if Timestamp::now().as_second() >= next_slot - 2 { Ok(()) } else { Err("waiting") }
-    })
+    wait_for(
+        "2 s before the next slot",
+        Duration::from_secs(70),
+        || async {
+            if Timestamp::now().as_second() >= next_slot - 2 {
+                Ok(())
+            } else {
+                Err("waiting")
+            }
+        },
+    )
     .await;
     a.kill();
     let killed = Timestamp::now();
     wait_leader(&b, "replica-b to take over", Duration::from_secs(15)).await;
-    assert!(Timestamp::now().duration_since(killed).as_secs_f64() < 4.0 + 3.0, "takeover within the lease duration");
+    assert!(
+        Timestamp::now().duration_since(killed).as_secs_f64() < 4.0 + 3.0,
+        "takeover within the lease duration"
+    );
 
     // The slot missed while nobody led runs late, inside its deadline; one Job per slot.
-    let all = wait_for("the new leader to run the missed slot", Duration::from_secs(30), || async {
-        let js = owned_jobs(&jobs, &cj).await;
-        if slots(&js).contains(&next_slot) { Ok(js) } else { Err(format!("{:?}", slots(&js))) }
-    })
+    let all = wait_for(
+        "the new leader to run the missed slot",
+        Duration::from_secs(30),
+        || async {
+            let js = owned_jobs(&jobs, &cj).await;
+            if slots(&js).contains(&next_slot) {
+                Ok(js)
+            } else {
+                Err(format!("{:?}", slots(&js)))
+            }
+        },
+    )
     .await;
     let all_slots = slots(&all);
     let unique: BTreeSet<i64> = all_slots.iter().copied().collect();
-    assert_eq!(unique.len(), all_slots.len(), "one Job per slot: {all_slots:?}");
-    assert_eq!(unique.into_iter().collect::<Vec<_>>(), vec![first, next_slot]);
-    let late = all.iter().find(|j| slots(std::slice::from_ref(j))[0] == next_slot).unwrap();
-    let created = late.metadata.creation_timestamp.as_ref().unwrap().0.as_second();
-    assert!(created - next_slot <= 10, "run as soon as the standby led: {}s late", created - next_slot);
+    assert_eq!(
+        unique.len(),
+        all_slots.len(),
+        "one Job per slot: {all_slots:?}"
+    );
+    assert_eq!(
+        unique.into_iter().collect::<Vec<_>>(),
+        vec![first, next_slot]
+    );
+    let late = all
+        .iter()
+        .find(|j| slots(std::slice::from_ref(j))[0] == next_slot)
+        .unwrap();
+    let created = late
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .unwrap()
+        .0
+        .as_second();
+    assert!(
+        created - next_slot <= 10,
+        "run as soon as the standby led: {}s late",
+        created - next_slot
+    );
 }
 
 #[tokio::test]
@@ -106,13 +161,30 @@ async fn sigterm_releases_the_lease_so_the_standby_takes_over_at_once() {
 
     let started = Timestamp::now();
     let status = a.terminate();
-    assert!(status.success(), "clean exit on SIGTERM: {status:?}\n{}", a.log_text());
-    assert!(Timestamp::now().duration_since(started).as_secs_f64() < 10.0, "exits within the grace period");
-    assert!(a.log_text().contains("released the lease"), "{}", a.log_text());
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        a.log_text()
+    );
+    assert!(
+        Timestamp::now().duration_since(started).as_secs_f64() < 10.0,
+        "exits within the grace period"
+    );
+    assert!(
+        a.log_text().contains("released the lease"),
+        "{}",
+        a.log_text()
+    );
     wait_leader(&b, "replica-b to take over", Duration::from_secs(10)).await;
     assert!(Timestamp::now().duration_since(started).as_secs_f64() < 15.0);
     let lease: Api<Lease> = ns.api();
-    let holder = lease.get("kronjob").await.unwrap().spec.unwrap().holder_identity;
+    let holder = lease
+        .get("kronjob")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
     assert_eq!(holder.as_deref(), Some("replica-b"));
 }
 
@@ -125,9 +197,19 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
     assert_eq!(http_get(k.metrics_port, "/readyz").unwrap().0, 200);
     // Some traffic, so labelled series exist.
     let cronjobs: Api<CronJob> = ns.api();
-    cronjobs.create(&PostParams::default(), &cronjob("scraped", "@every 2s", TestPod::Succeed)).await.unwrap();
+    cronjobs
+        .create(
+            &PostParams::default(),
+            &cronjob("scraped", "@every 2s", TestPod::Succeed),
+        )
+        .await
+        .unwrap();
     wait_for("a Job to be created", Duration::from_secs(30), || async {
-        if k.counter("kronjob_jobs_created_total") >= 1.0 { Ok(()) } else { Err("none yet") }
+        if k.counter("kronjob_jobs_created_total") >= 1.0 {
+            Ok(())
+        } else {
+            Err("none yet")
+        }
     })
     .await;
 
@@ -141,10 +223,21 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
         .spawn()
         .expect("promtool (Debian package prometheus) must be installed: make test installs it");
     use std::io::Write;
-    lint.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = lint.wait_with_output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics: {report}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics: {report}"
+    );
 
     // A real Prometheus scrapes it and sees the series.
     let dir = std::env::temp_dir().join(format!("kronjob-prom-{}", k.metrics_port));
@@ -158,10 +251,17 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
         ),
     )
     .unwrap();
-    let prom_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let prom_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let prom = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -176,13 +276,17 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
     }
     let _prom = KillOnDrop(prom);
     let query = "/api/v1/query?query=kronjob_jobs_created_total";
-    let body = wait_for("Prometheus to scrape kronjob", Duration::from_secs(60), || async {
-        match http_get(prom_port, query) {
-            Ok((200, b)) if b.contains("\"kronjob_jobs_created_total\"") => Ok(b),
-            Ok((c, b)) => Err(format!("{c} {b}")),
-            Err(e) => Err(e),
-        }
-    })
+    let body = wait_for(
+        "Prometheus to scrape kronjob",
+        Duration::from_secs(60),
+        || async {
+            match http_get(prom_port, query) {
+                Ok((200, b)) if b.contains("\"kronjob_jobs_created_total\"") => Ok(b),
+                Ok((c, b)) => Err(format!("{c} {b}")),
+                Err(e) => Err(e),
+            }
+        },
+    )
     .await;
     assert!(body.contains("\"job\":\"kronjob\""), "{body}");
     let up = http_get(prom_port, "/api/v1/query?query=up").unwrap().1;

@@ -49,7 +49,12 @@ mod tests {
     use super::*;
 
     fn api(code: u16, reason: &str) -> kube::Error {
-        kube::Error::Api(Box::new(Status { code, reason: reason.into(), message: "msg".into(), ..Status::failure("msg", reason) }))
+        kube::Error::Api(Box::new(Status {
+            code,
+            reason: reason.into(),
+            message: "msg".into(),
+            ..Status::failure("msg", reason)
+        }))
     }
 
     #[test]
@@ -59,7 +64,10 @@ mod tests {
         assert!(is_conflict(&api(409, "Conflict")));
         assert!(is_not_found(&api(404, "NotFound")));
         assert!(is_permanent(&api(422, "Invalid")));
-        assert!(!is_permanent(&api(403, "Forbidden")), "quota refusals are transient");
+        assert!(
+            !is_permanent(&api(403, "Forbidden")),
+            "quota refusals are transient"
+        );
         // The body the API server sends when creating in a terminating namespace.
         let s: Status = serde_json::from_value(serde_json::json!({
             "status": "Failure", "code": 403, "reason": "Forbidden",

@@ -22,9 +22,11 @@ pub fn strip_job(job: &mut Job) {
         resource_version: meta.resource_version,
         creation_timestamp: meta.creation_timestamp,
         deletion_timestamp: meta.deletion_timestamp,
-        owner_references: meta
-            .owner_references
-            .map(|refs| refs.into_iter().filter(|r| r.controller == Some(true)).collect()),
+        owner_references: meta.owner_references.map(|refs| {
+            refs.into_iter()
+                .filter(|r| r.controller == Some(true))
+                .collect()
+        }),
         ..Default::default()
     };
     job.spec = None;
@@ -32,7 +34,11 @@ pub fn strip_job(job: &mut Job) {
         conditions: s.conditions.map(|cs| {
             cs.into_iter()
                 .filter(|c| c.status == "True" && (c.type_ == "Complete" || c.type_ == "Failed"))
-                .map(|c| JobCondition { type_: c.type_, status: c.status, ..Default::default() })
+                .map(|c| JobCondition {
+                    type_: c.type_,
+                    status: c.status,
+                    ..Default::default()
+                })
                 .collect()
         }),
         start_time: s.start_time,
@@ -47,12 +53,17 @@ fn cronjob_owner(job: &Job) -> Option<&str> {
         .owner_references
         .iter()
         .flatten()
-        .find(|r| r.controller == Some(true) && r.kind == "CronJob" && r.api_version.starts_with("batch/"))
+        .find(|r| {
+            r.controller == Some(true) && r.kind == "CronJob" && r.api_version.starts_with("batch/")
+        })
         .map(|r| r.uid.as_str())
 }
 
 fn job_key(job: &Job) -> (String, String) {
-    (job.metadata.namespace.clone().unwrap_or_default(), job.metadata.name.clone().unwrap_or_default())
+    (
+        job.metadata.namespace.clone().unwrap_or_default(),
+        job.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 #[derive(Default)]
@@ -69,7 +80,10 @@ impl Index {
         self.remove(&key);
         if let Some(owner) = cronjob_owner(&job).map(str::to_owned) {
             self.owner_of.insert(key.clone(), owner.clone());
-            self.by_owner.entry(owner).or_default().insert(key, Arc::new(job));
+            self.by_owner
+                .entry(owner)
+                .or_default()
+                .insert(key, Arc::new(job));
         }
     }
 
@@ -95,7 +109,11 @@ pub struct JobCache {
 
 impl Default for JobCache {
     fn default() -> Self {
-        JobCache { live: RwLock::default(), relist: RwLock::default(), synced: watch::channel(false).0 }
+        JobCache {
+            live: RwLock::default(),
+            relist: RwLock::default(),
+            synced: watch::channel(false).0,
+        }
     }
 }
 
@@ -179,7 +197,11 @@ mod tests {
             status: Some(JobStatus {
                 active: Some(1),
                 conditions: Some(vec![
-                    JobCondition { type_: "SuccessCriteriaMet".into(), status: "True".into(), ..Default::default() },
+                    JobCondition {
+                        type_: "SuccessCriteriaMet".into(),
+                        status: "True".into(),
+                        ..Default::default()
+                    },
                     JobCondition {
                         type_: "Complete".into(),
                         status: "True".into(),
@@ -202,7 +224,10 @@ mod tests {
         assert_eq!(conds.len(), 1);
         assert_eq!(conds[0].type_, "Complete");
         assert!(conds[0].message.is_none());
-        assert_eq!(crate::planner::jobs::finished(&j), Some(crate::planner::Finished::Complete));
+        assert_eq!(
+            crate::planner::jobs::finished(&j),
+            Some(crate::planner::Finished::Complete)
+        );
     }
 
     #[test]

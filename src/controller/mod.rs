@@ -13,11 +13,11 @@ use std::time::Duration;
 use futures::{Stream, StreamExt, TryStreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event as WatchEvent};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -73,8 +73,17 @@ impl std::ops::Deref for Context {
 }
 
 impl Shared {
-    pub fn new(client: Client, settings: &Settings, metrics: Arc<Metrics>, health: Arc<Health>, leader: watch::Receiver<bool>) -> Self {
-        let reporter = Reporter { controller: COMPONENT.into(), instance: Some(settings.instance.clone()) };
+    pub fn new(
+        client: Client,
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        leader: watch::Receiver<bool>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: COMPONENT.into(),
+            instance: Some(settings.instance.clone()),
+        };
         Shared {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -99,12 +108,17 @@ impl Shared {
             let uid = cronjob.uid().unwrap_or_default();
             let generation = cronjob.metadata.generation.unwrap_or(0);
             let mut reported = self.reported.lock().unwrap();
-            let entry = reported.entry(uid).or_insert_with(|| (generation, HashSet::new()));
+            let entry = reported
+                .entry(uid)
+                .or_insert_with(|| (generation, HashSet::new()));
             if entry.0 != generation {
                 *entry = (generation, HashSet::new());
             }
             if !entry.1.insert((ev.reason, ev.message.clone())) {
-                debug!(reason = ev.reason, "spec warning already reported for this generation");
+                debug!(
+                    reason = ev.reason,
+                    "spec warning already reported for this generation"
+                );
                 return;
             }
         }
@@ -122,7 +136,11 @@ impl Shared {
             action: action_for(ev.reason).into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&kube_ev, &cronjob.object_ref(&())).await {
+        if let Err(e) = self
+            .recorder
+            .publish(&kube_ev, &cronjob.object_ref(&()))
+            .await
+        {
             warn!(error = %e, reason = ev.reason, "could not publish event");
         }
     }
@@ -160,7 +178,10 @@ async fn reconcile(cronjob: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, S
     };
     let outcome = if result.is_ok() { "success" } else { "error" };
     ctx.metrics.reconciles.with_label_values(&[outcome]).inc();
-    ctx.metrics.reconcile_duration.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconcile_duration
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
     let synced = result?;
     ctx.failures.lock().unwrap().remove(&key);
     Ok(match synced.wake_at {
@@ -217,7 +238,11 @@ where
 }
 
 /// Run the controller until `shutdown` resolves, then finish in-flight syncs.
-pub async fn run(shared: Arc<Shared>, settings: &Settings, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    shared: Arc<Shared>,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
@@ -225,17 +250,36 @@ pub async fn run(shared: Arc<Shared>, settings: &Settings, shutdown: impl Future
         settings.namespaces.iter().cloned().map(Some).collect()
     };
     shared.health.expect_scopes(scopes.len());
-    future::join_all(scopes.into_iter().map(|scope| run_scope(shared.clone(), scope, settings.concurrency, shutdown.clone()))).await;
+    future::join_all(scopes.into_iter().map(|scope| {
+        run_scope(
+            shared.clone(),
+            scope,
+            settings.concurrency,
+            shutdown.clone(),
+        )
+    }))
+    .await;
 }
 
-async fn run_scope(shared: Arc<Shared>, scope: Option<String>, concurrency: u16, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+async fn run_scope(
+    shared: Arc<Shared>,
+    scope: Option<String>,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = shared.client.clone();
     let (cronjobs, jobs): (Api<CronJob>, Api<Job>) = match &scope {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
     let cache = Arc::new(JobCache::default());
-    let ctx = Arc::new(Context { shared: shared.clone(), jobs: cache.clone() });
+    let ctx = Arc::new(Context {
+        shared: shared.clone(),
+        jobs: cache.clone(),
+    });
 
     let (reader, writer) = reflector::store();
     let metrics = shared.metrics.clone();
@@ -248,7 +292,9 @@ async fn run_scope(shared: Arc<Shared>, scope: Option<String>, concurrency: u16,
         }
     };
     let cronjob_stream = observe_watch(
-        watcher::watcher(cronjobs, watcher::Config::default()).default_backoff().modify(strip_cronjob),
+        watcher::watcher(cronjobs, watcher::Config::default())
+            .default_backoff()
+            .modify(strip_cronjob),
         "cronjobs",
         scope.clone(),
         metrics.clone(),
@@ -261,7 +307,9 @@ async fn run_scope(shared: Arc<Shared>, scope: Option<String>, concurrency: u16,
     let job_metrics = metrics.clone();
     let job_cache = cache.clone();
     let job_stream = observe_watch(
-        watcher::watcher(jobs, watcher::Config::default()).default_backoff().modify(job_cache::strip_job),
+        watcher::watcher(jobs, watcher::Config::default())
+            .default_backoff()
+            .modify(job_cache::strip_job),
         "jobs",
         scope.clone(),
         metrics.clone(),
@@ -269,7 +317,10 @@ async fn run_scope(shared: Arc<Shared>, scope: Option<String>, concurrency: u16,
     )
     .inspect_ok(move |ev| {
         job_cache.apply(ev);
-        job_metrics.cache_objects.with_label_values(&["jobs"]).set(job_cache.len() as i64);
+        job_metrics
+            .cache_objects
+            .with_label_values(&["jobs"])
+            .set(job_cache.len() as i64);
     })
     .touched_objects();
 
@@ -284,14 +335,20 @@ async fn run_scope(shared: Arc<Shared>, scope: Option<String>, concurrency: u16,
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| {
-            metrics.cache_objects.with_label_values(&["cronjobs"]).set(cache_gauge.len() as i64);
+            metrics
+                .cache_objects
+                .with_label_values(&["cronjobs"])
+                .set(cache_gauge.len() as i64);
             if let Err(e) = res {
                 debug!(error = %e, "controller");
             }
             future::ready(())
         })
         .await;
-    info!(scope = scope.as_deref().unwrap_or("all namespaces"), "controller stopped");
+    info!(
+        scope = scope.as_deref().unwrap_or("all namespaces"),
+        "controller stopped"
+    );
 }
 
 /// A stream that yields once each time leadership goes from false to true.

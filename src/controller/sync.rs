@@ -48,7 +48,11 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
     let mut cronjob = std::borrow::Cow::Borrowed(cronjob);
     let mut lookups = planner::lookups_needed(&cronjob, &jobs);
     if !lookups.unexpected.is_empty() {
-        match cronjobs.get_opt(&name).await.map_err(api_err("get cronjob"))? {
+        match cronjobs
+            .get_opt(&name)
+            .await
+            .map_err(api_err("get cronjob"))?
+        {
             Some(fresh) if fresh.uid().as_deref() == Some(uid.as_str()) => {
                 lookups = planner::lookups_needed(&fresh, &jobs);
                 cronjob = std::borrow::Cow::Owned(fresh);
@@ -60,10 +64,15 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
     // watch never makes a running Job look missing.
     let mut observed = Observed::default();
     for r in &lookups.unknown_active {
-        let Some(ref_uid) = r.uid.clone() else { continue };
+        let Some(ref_uid) = r.uid.clone() else {
+            continue;
+        };
         let job_ns = r.namespace.as_deref().unwrap_or(&ns);
         let api: Api<Job> = Api::namespaced(ctx.client.clone(), job_ns);
-        let found = api.get_opt(r.name.as_deref().unwrap_or_default()).await.map_err(api_err("get job"))?;
+        let found = api
+            .get_opt(r.name.as_deref().unwrap_or_default())
+            .await
+            .map_err(api_err("get job"))?;
         if found.is_none_or(|j| j.uid() != Some(ref_uid.clone())) {
             observed.gone.push(ref_uid);
         }
@@ -79,10 +88,17 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
     // when an effect failed part-way (what did happen is recorded).
     let written = write_status(&cronjobs, &cronjob, &delta).await?;
     outcome?;
-    let status_now = written.as_ref().unwrap_or(&cronjob).status.clone().unwrap_or_default();
+    let status_now = written
+        .as_ref()
+        .unwrap_or(&cronjob)
+        .status
+        .clone()
+        .unwrap_or_default();
     record_gauges(ctx, &cronjob, &status_now, &plan);
     record_counters(ctx, &cronjob, &plan);
-    Ok(Synced { wake_at: plan.wake_at })
+    Ok(Synced {
+        wake_at: plan.wake_at,
+    })
 }
 
 async fn carry_out(
@@ -100,7 +116,10 @@ async fn carry_out(
                     && let Err(e) = jobs_api.get(&d.name).await
                 {
                     ctx.emit(cronjob, &events::failed_get(&message(&e))).await;
-                    return Err(SyncError::Api { action: "get job to replace", source: e });
+                    return Err(SyncError::Api {
+                        action: "get job to replace",
+                        source: e,
+                    });
                 }
                 match jobs_api.delete(&d.name, &DeleteParams::background()).await {
                     Ok(_) => {
@@ -117,7 +136,8 @@ async fn carry_out(
                     // Someone else (e.g. the TTL controller) deleted it first.
                     Err(e) if errs::is_not_found(&e) && d.purpose == DeletePurpose::History => {}
                     Err(e) => {
-                        ctx.emit(cronjob, &events::failed_delete(&message(&e))).await;
+                        ctx.emit(cronjob, &events::failed_delete(&message(&e)))
+                            .await;
                         if d.purpose == DeletePurpose::Replace {
                             return Err(SyncError::Replace(d.name.clone()));
                         }
@@ -132,7 +152,8 @@ async fn carry_out(
                         ctx.metrics.creation_skew.observe(skew.max(0.0));
                         ctx.metrics.jobs_created.inc();
                         info!(job = %job_name, slot = %c.slot, skew_seconds = skew, "created job");
-                        ctx.emit(cronjob, &events::successful_create(&job_name)).await;
+                        ctx.emit(cronjob, &events::successful_create(&job_name))
+                            .await;
                         let uid = created.uid();
                         delta.merge(planner::created_delta(&created, c.slot, uid));
                     }
@@ -140,16 +161,23 @@ async fn carry_out(
                         // Created earlier by us (a restart between create and
                         // status write, or another replica): record it; never
                         // adopt a Job someone else controls.
-                        let existing = jobs_api.get(&job_name).await.map_err(api_err("get existing job"))?;
+                        let existing = jobs_api
+                            .get(&job_name)
+                            .await
+                            .map_err(api_err("get existing job"))?;
                         let ours = planner::jobs::is_controlled_by(&existing, cronjob);
                         let active = cronjob.status.as_ref().and_then(|s| s.active.as_ref());
-                        let listed = active.is_some_and(|a| a.iter().any(|r| r.uid == existing.uid()));
+                        let listed =
+                            active.is_some_and(|a| a.iter().any(|r| r.uid == existing.uid()));
                         info!(job = %job_name, ours, listed, "job already exists");
                         if ours && !listed {
                             if planner::jobs::finished(&existing).is_some() {
                                 // Already ran: record the slot, do not put a
                                 // finished Job back into active.
-                                delta.merge(StatusDelta { last_schedule_time: Some(c.slot), ..Default::default() });
+                                delta.merge(StatusDelta {
+                                    last_schedule_time: Some(c.slot),
+                                    ..Default::default()
+                                });
                             } else {
                                 let uid = existing.uid();
                                 delta.merge(planner::created_delta(&existing, c.slot, uid));
@@ -157,19 +185,35 @@ async fn carry_out(
                         }
                     }
                     Err(e) if errs::is_namespace_terminating(&e) => {
-                        ctx.metrics.job_create_errors.with_label_values(&["namespace_terminating"]).inc();
-                        return Err(SyncError::Api { action: "create job", source: e });
+                        ctx.metrics
+                            .job_create_errors
+                            .with_label_values(&["namespace_terminating"])
+                            .inc();
+                        return Err(SyncError::Api {
+                            action: "create job",
+                            source: e,
+                        });
                     }
                     Err(e) => {
-                        ctx.emit(cronjob, &events::failed_create(&message(&e))).await;
+                        ctx.emit(cronjob, &events::failed_create(&message(&e)))
+                            .await;
                         if errs::is_permanent(&e) {
                             // Retrying the same request cannot succeed: wait
                             // for the next slot or a spec change instead.
-                            ctx.metrics.job_create_errors.with_label_values(&["invalid"]).inc();
+                            ctx.metrics
+                                .job_create_errors
+                                .with_label_values(&["invalid"])
+                                .inc();
                             warn!(job = %job_name, error = %message(&e), "job rejected by the API server");
                         } else {
-                            ctx.metrics.job_create_errors.with_label_values(&["other"]).inc();
-                            return Err(SyncError::Api { action: "create job", source: e });
+                            ctx.metrics
+                                .job_create_errors
+                                .with_label_values(&["other"])
+                                .inc();
+                            return Err(SyncError::Api {
+                                action: "create job",
+                                source: e,
+                            });
                         }
                     }
                 }
@@ -182,7 +226,11 @@ async fn carry_out(
 /// Apply `delta` to the CronJob's status and write it, guarded by the
 /// resourceVersion we read. On a 409 the CronJob is read again and the same
 /// delta applied to the fresh copy: other writers' changes are kept.
-async fn write_status(api: &Api<CronJob>, cronjob: &CronJob, delta: &StatusDelta) -> Result<Option<CronJob>, SyncError> {
+async fn write_status(
+    api: &Api<CronJob>,
+    cronjob: &CronJob,
+    delta: &StatusDelta,
+) -> Result<Option<CronJob>, SyncError> {
     if delta.is_empty() {
         return Ok(None);
     }
@@ -200,36 +248,72 @@ async fn write_status(api: &Api<CronJob>, cronjob: &CronJob, delta: &StatusDelta
             "metadata": { "resourceVersion": base.resource_version() },
             "status": status_json,
         });
-        match api.patch_status(&base.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match api
+            .patch_status(
+                &base.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
             Ok(updated) => return Ok(Some(updated)),
             Err(e) if errs::is_conflict(&e) => {
                 debug!("status conflict, re-reading the CronJob");
-                match api.get_opt(&cronjob.name_any()).await.map_err(api_err("get cronjob"))? {
-                    Some(fresh) if fresh.uid() == cronjob.uid() => base = std::borrow::Cow::Owned(fresh),
+                match api
+                    .get_opt(&cronjob.name_any())
+                    .await
+                    .map_err(api_err("get cronjob"))?
+                {
+                    Some(fresh) if fresh.uid() == cronjob.uid() => {
+                        base = std::borrow::Cow::Owned(fresh)
+                    }
                     _ => return Ok(None),
                 }
             }
             Err(e) if errs::is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(SyncError::Api { action: "update cronjob status", source: e }),
+            Err(e) => {
+                return Err(SyncError::Api {
+                    action: "update cronjob status",
+                    source: e,
+                });
+            }
         }
     }
     Err(SyncError::Api {
         action: "update cronjob status",
-        source: kube::Error::Api(Box::new(kube::core::Status::failure("too many conflicts", "Conflict"))),
+        source: kube::Error::Api(Box::new(kube::core::Status::failure(
+            "too many conflicts",
+            "Conflict",
+        ))),
     })
 }
 
-fn record_gauges(ctx: &Context, cronjob: &CronJob, status: &k8s_openapi::api::batch::v1::CronJobStatus, plan: &Plan) {
+fn record_gauges(
+    ctx: &Context,
+    cronjob: &CronJob,
+    status: &k8s_openapi::api::batch::v1::CronJobStatus,
+    plan: &Plan,
+) {
     let ns = cronjob.namespace().unwrap_or_default();
     let name = cronjob.name_any();
     let labels = [ns.as_str(), name.as_str()];
     let m = &ctx.metrics;
     let secs = |t: Option<Timestamp>| t.map(|t| t.as_second()).unwrap_or(0);
-    m.next_schedule_time.with_label_values(&labels).set(secs(plan.next_schedule_time));
-    m.last_schedule_time.with_label_values(&labels).set(secs(status.last_schedule_time.as_ref().map(|t| t.0)));
-    m.last_successful_time.with_label_values(&labels).set(secs(status.last_successful_time.as_ref().map(|t| t.0)));
-    m.active_jobs.with_label_values(&labels).set(status.active.as_ref().map_or(0, |a| a.len() as i64));
-    m.suspended.with_label_values(&labels).set(i64::from(cronjob.spec.suspend.unwrap_or(false)));
+    m.next_schedule_time
+        .with_label_values(&labels)
+        .set(secs(plan.next_schedule_time));
+    m.last_schedule_time
+        .with_label_values(&labels)
+        .set(secs(status.last_schedule_time.as_ref().map(|t| t.0)));
+    m.last_successful_time
+        .with_label_values(&labels)
+        .set(secs(status.last_successful_time.as_ref().map(|t| t.0)));
+    m.active_jobs
+        .with_label_values(&labels)
+        .set(status.active.as_ref().map_or(0, |a| a.len() as i64));
+    m.suspended
+        .with_label_values(&labels)
+        .set(i64::from(cronjob.spec.suspend.unwrap_or(false)));
 }
 
 fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
@@ -246,10 +330,16 @@ fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
         let mut seen = ctx.shared.missed_slots.lock().unwrap();
         if seen.get(&uid) != Some(&missed) {
             seen.insert(uid, missed);
-            ctx.metrics.slots_missed.with_label_values(&["deadline_exceeded"]).inc();
+            ctx.metrics
+                .slots_missed
+                .with_label_values(&["deadline_exceeded"])
+                .inc();
         }
     }
     if plan.superseded_slots > 0 {
-        ctx.metrics.slots_missed.with_label_values(&["superseded"]).inc_by(u64::from(plan.superseded_slots));
+        ctx.metrics
+            .slots_missed
+            .with_label_values(&["superseded"])
+            .inc_by(u64::from(plan.superseded_slots));
     }
 }

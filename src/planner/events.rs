@@ -20,10 +20,18 @@ pub struct PlannedEvent {
 
 impl PlannedEvent {
     fn normal(reason: &'static str, message: String) -> Self {
-        PlannedEvent { type_: EventType::Normal, reason, message }
+        PlannedEvent {
+            type_: EventType::Normal,
+            reason,
+            message,
+        }
     }
     fn warning(reason: &'static str, message: String) -> Self {
-        PlannedEvent { type_: EventType::Warning, reason, message }
+        PlannedEvent {
+            type_: EventType::Warning,
+            reason,
+            message,
+        }
     }
 
     /// Warnings about the CronJob's own spec; they repeat until the spec
@@ -52,7 +60,10 @@ pub fn failed_get(err: &str) -> PlannedEvent {
     PlannedEvent::warning("FailedGet", format!("Get job: {err}"))
 }
 pub fn saw_completed_job(job: &str, condition: &str) -> PlannedEvent {
-    PlannedEvent::normal("SawCompletedJob", format!("Saw completed job: {job}, condition: {condition}"))
+    PlannedEvent::normal(
+        "SawCompletedJob",
+        format!("Saw completed job: {job}, condition: {condition}"),
+    )
 }
 pub fn missing_job(job: &str) -> PlannedEvent {
     PlannedEvent::normal("MissingJob", format!("Active job went missing: {job}"))
@@ -66,11 +77,15 @@ pub fn unexpected_job(job: &str) -> PlannedEvent {
 pub fn job_already_active() -> PlannedEvent {
     PlannedEvent::normal(
         "JobAlreadyActive",
-        "Not starting job because prior execution is running and concurrency policy is Forbid".into(),
+        "Not starting job because prior execution is running and concurrency policy is Forbid"
+            .into(),
     )
 }
 pub fn unknown_time_zone(zone: &str, err: &str) -> PlannedEvent {
-    PlannedEvent::warning("UnknownTimeZone", format!("invalid timeZone: {}: {err}", go_quote(zone)))
+    PlannedEvent::warning(
+        "UnknownTimeZone",
+        format!("invalid timeZone: {}: {err}", go_quote(zone)),
+    )
 }
 pub fn unparseable_schedule(schedule: &str, err: &str) -> PlannedEvent {
     PlannedEvent::warning(
@@ -81,7 +96,9 @@ pub fn unparseable_schedule(schedule: &str, err: &str) -> PlannedEvent {
 pub fn invalid_schedule(schedule: &str) -> PlannedEvent {
     PlannedEvent::warning(
         "InvalidSchedule",
-        format!("invalid schedule: {schedule} : time difference between two schedules is less than 1 second"),
+        format!(
+            "invalid schedule: {schedule} : time difference between two schedules is less than 1 second"
+        ),
     )
 }
 pub fn unsupported_schedule(schedule: &str) -> PlannedEvent {
@@ -116,7 +133,9 @@ pub fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 let v = c as u32;
                 if v <= 0xffff {
@@ -147,7 +166,10 @@ mod tests {
 
     #[test]
     fn messages_match_upstream() {
-        assert_eq!(successful_create("hello-29000000").message, "Created job hello-29000000");
+        assert_eq!(
+            successful_create("hello-29000000").message,
+            "Created job hello-29000000"
+        );
         assert_eq!(
             saw_completed_job("hello-1", "Complete").message,
             "Saw completed job: hello-1, condition: Complete"

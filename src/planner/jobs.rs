@@ -27,11 +27,13 @@ impl Finished {
 /// `jobutil.FinishedCondition` reads it.
 pub fn finished(job: &Job) -> Option<Finished> {
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    conditions.iter().find_map(|c| match (c.type_.as_str(), c.status.as_str()) {
-        ("Complete", "True") => Some(Finished::Complete),
-        ("Failed", "True") => Some(Finished::Failed),
-        _ => None,
-    })
+    conditions
+        .iter()
+        .find_map(|c| match (c.type_.as_str(), c.status.as_str()) {
+            ("Complete", "True") => Some(Finished::Complete),
+            ("Failed", "True") => Some(Finished::Failed),
+            _ => None,
+        })
 }
 
 pub fn uid(job: &Job) -> &str {

@@ -177,7 +177,10 @@ impl Plan {
         for effect in &self.effects {
             match effect {
                 Effect::Delete(d) if d.purpose == DeletePurpose::Replace => {
-                    let remove = StatusDelta { remove_active: d.uid.iter().cloned().collect(), ..Default::default() };
+                    let remove = StatusDelta {
+                        remove_active: d.uid.iter().cloned().collect(),
+                        ..Default::default()
+                    };
                     remove.apply(&mut status);
                 }
                 Effect::Create(c) => {
@@ -220,11 +223,17 @@ pub fn job_name(cronjob_name: &str, slot: Timestamp) -> String {
 
 /// Owned Jobs: those whose controller ownerReference is this CronJob's UID.
 pub fn owned_jobs<'a>(cronjob: &CronJob, jobs: &'a [Job]) -> Vec<&'a Job> {
-    jobs.iter().filter(|j| jobs::is_controlled_by(j, cronjob)).collect()
+    jobs.iter()
+        .filter(|j| jobs::is_controlled_by(j, cronjob))
+        .collect()
 }
 
 fn active_refs(cronjob: &CronJob) -> &[ObjectReference] {
-    cronjob.status.as_ref().and_then(|s| s.active.as_deref()).unwrap_or(&[])
+    cronjob
+        .status
+        .as_ref()
+        .and_then(|s| s.active.as_deref())
+        .unwrap_or(&[])
 }
 
 fn in_active(active: &[ObjectReference], uid: &str) -> bool {
@@ -265,11 +274,13 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
     for (outcome, limit) in [
         (
             Finished::Complete,
-            spec.successful_jobs_history_limit.unwrap_or(DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT),
+            spec.successful_jobs_history_limit
+                .unwrap_or(DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT),
         ),
         (
             Finished::Failed,
-            spec.failed_jobs_history_limit.unwrap_or(DEFAULT_FAILED_JOBS_HISTORY_LIMIT),
+            spec.failed_jobs_history_limit
+                .unwrap_or(DEFAULT_FAILED_JOBS_HISTORY_LIMIT),
         ),
     ] {
         let mut finished: Vec<&Job> = owned
@@ -302,7 +313,10 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
             Some(outcome) => {
                 if found && !history_deleted.contains(&jobs::name(job)) {
                     delta.remove_active.push(jobs::uid(job).to_string());
-                    effects.push(Effect::Event(events::saw_completed_job(jobs::name(job), outcome.as_str())));
+                    effects.push(Effect::Event(events::saw_completed_job(
+                        jobs::name(job),
+                        outcome.as_str(),
+                    )));
                 }
                 if outcome == Finished::Complete
                     && let Some(done) = jobs::completion_time(job)
@@ -317,18 +331,26 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
 
     // 3. Active references whose Job the API server confirmed gone.
     for r in original_active {
-        let Some(uid) = r.uid.as_deref() else { continue };
+        let Some(uid) = r.uid.as_deref() else {
+            continue;
+        };
         if owned.iter().any(|j| jobs::uid(j) == uid) {
             continue;
         }
         if observed.gone.iter().any(|g| g == uid) {
-            effects.push(Effect::Event(events::missing_job(r.name.as_deref().unwrap_or(""))));
+            effects.push(Effect::Event(events::missing_job(
+                r.name.as_deref().unwrap_or(""),
+            )));
             delta.remove_active.push(uid.to_string());
         }
     }
     let active: Vec<&ObjectReference> = original_active
         .iter()
-        .filter(|r| !r.uid.as_ref().is_some_and(|u| delta.remove_active.contains(u)))
+        .filter(|r| {
+            !r.uid
+                .as_ref()
+                .is_some_and(|u| delta.remove_active.contains(u))
+        })
         .collect();
 
     let stop = |effects: Vec<Effect>, delta: StatusDelta, reason| Plan {
@@ -364,13 +386,21 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
     let sched = match Schedule::parse_standard(&effective.spec) {
         Ok(s) => s,
         Err(err) => {
-            effects.push(Effect::Event(events::unparseable_schedule(schedule_text, &err.to_string())));
+            effects.push(Effect::Event(events::unparseable_schedule(
+                schedule_text,
+                &err.to_string(),
+            )));
             return stop(effects, delta, StopReason::UnparseableSchedule);
         }
     };
 
     // 5. Which slot is due.
-    let created = cronjob.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now);
+    let created = cronjob
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(now);
     let last_scheduled = status.last_schedule_time.as_ref().map(|t| t.0);
     let anchor = last_scheduled.unwrap_or(created);
     let deadline = spec.starting_deadline_seconds;
@@ -386,7 +416,10 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
         }
     };
     let missed_slot = if after > anchor {
-        sched.window(anchor, anchor, after).ok().and_then(|w| w.latest)
+        sched
+            .window(anchor, anchor, after)
+            .ok()
+            .and_then(|w| w.latest)
     } else {
         None
     };
@@ -398,16 +431,26 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
             effects.push(Effect::Event(events::too_many_missed_times()));
         }
         let name = job_name(cronjob.metadata.name.as_deref().unwrap_or(""), slot);
-        let handled = last_scheduled == Some(slot) || active.iter().any(|r| r.name.as_deref() == Some(&name));
+        let handled =
+            last_scheduled == Some(slot) || active.iter().any(|r| r.name.as_deref() == Some(&name));
         let policy = spec.concurrency_policy.as_deref().unwrap_or("Allow");
         if handled {
             decision = Decision::Wait;
         } else if policy == "Forbid" && !active.is_empty() {
             effects.push(Effect::Event(events::job_already_active()));
-            decision = Decision::Skip { slot, reason: SkipReason::ConcurrencyForbid };
-        } else if owned.iter().any(|j| jobs::name(j) == name && jobs::finished(j).is_some()) {
+            decision = Decision::Skip {
+                slot,
+                reason: SkipReason::ConcurrencyForbid,
+            };
+        } else if owned
+            .iter()
+            .any(|j| jobs::name(j) == name && jobs::finished(j).is_some())
+        {
             delta.last_schedule_time = Some(slot);
-            decision = Decision::Skip { slot, reason: SkipReason::NameTaken };
+            decision = Decision::Skip {
+                slot,
+                reason: SkipReason::NameTaken,
+            };
         } else {
             if policy == "Replace" {
                 for r in &active {
@@ -420,14 +463,21 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
             }
             let job = job_for_slot(cronjob, slot, &name);
             effects.push(Effect::Create(Box::new(JobCreation { job, slot })));
-            decision = Decision::Create { slot, job_name: name };
+            decision = Decision::Create {
+                slot,
+                job_name: name,
+            };
         }
     }
 
     // 6. Sleep until the next slot of the sequence anchored where this sync
     // leaves lastScheduleTime.
     let new_anchor = match &decision {
-        Decision::Create { slot, .. } | Decision::Skip { slot, reason: SkipReason::NameTaken } => *slot,
+        Decision::Create { slot, .. }
+        | Decision::Skip {
+            slot,
+            reason: SkipReason::NameTaken,
+        } => *slot,
         _ => anchor,
     };
     let next = next_slot_after(&sched, new_anchor, now);
@@ -439,7 +489,11 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
         wake_at: next,
         missed_slot: missed_slot.filter(|_| window.latest.is_none()),
         too_many_missed,
-        superseded_slots: if window.latest.is_some() { window.count.saturating_sub(1).min(100) } else { 0 },
+        superseded_slots: if window.latest.is_some() {
+            window.count.saturating_sub(1).min(100)
+        } else {
+            0
+        },
     }
 }
 
@@ -458,14 +512,21 @@ pub fn next_slot_after(sched: &Schedule, anchor: Timestamp, now: Timestamp) -> O
 pub fn job_for_slot(cronjob: &CronJob, slot: Timestamp, name: &str) -> Job {
     let template = &cronjob.spec.job_template;
     let template_meta = template.metadata.as_ref();
-    let mut annotations: BTreeMap<String, String> =
-        template_meta.and_then(|m| m.annotations.clone()).unwrap_or_default();
+    let mut annotations: BTreeMap<String, String> = template_meta
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default();
     // The annotation is in spec.timeZone if set, else UTC (a TZ= prefix in
     // the schedule does not count, as upstream).
-    let zone = cronjob.spec.time_zone.as_deref().and_then(|z| schedule::load_location(z).ok());
+    let zone = cronjob
+        .spec
+        .time_zone
+        .as_deref()
+        .and_then(|z| schedule::load_location(z).ok());
     let stamp = match zone {
         Some(loc) => loc.format_rfc3339(slot),
-        None => schedule::load_location("UTC").map(|l| l.format_rfc3339(slot)).unwrap_or_else(|_| slot.to_string()),
+        None => schedule::load_location("UTC")
+            .map(|l| l.format_rfc3339(slot))
+            .unwrap_or_else(|_| slot.to_string()),
     };
     annotations.insert(SCHEDULED_TIMESTAMP_ANNOTATION.to_string(), stamp);
     Job {

@@ -70,7 +70,11 @@ mod tests {
     use super::*;
 
     fn r(uid: &str) -> ObjectReference {
-        ObjectReference { uid: Some(uid.into()), name: Some(format!("job-{uid}")), ..Default::default() }
+        ObjectReference {
+            uid: Some(uid.into()),
+            name: Some(format!("job-{uid}")),
+            ..Default::default()
+        }
     }
     fn ts(s: i64) -> Timestamp {
         Timestamp::from_second(s).unwrap()
@@ -78,7 +82,10 @@ mod tests {
 
     #[test]
     fn apply_removes_adds_and_advances() {
-        let mut st = CronJobStatus { active: Some(vec![r("a"), r("b")]), ..Default::default() };
+        let mut st = CronJobStatus {
+            active: Some(vec![r("a"), r("b")]),
+            ..Default::default()
+        };
         let d = StatusDelta {
             remove_active: vec!["a".into()],
             add_active: vec![r("c"), r("b")],
@@ -86,7 +93,13 @@ mod tests {
             last_successful_time: None,
         };
         assert!(d.apply(&mut st));
-        let names: Vec<_> = st.active.as_ref().unwrap().iter().map(|x| x.uid.clone().unwrap()).collect();
+        let names: Vec<_> = st
+            .active
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|x| x.uid.clone().unwrap())
+            .collect();
         assert_eq!(names, ["b", "c"]);
         assert_eq!(st.last_schedule_time, Some(Time(ts(120))));
         // Applying again changes nothing: idempotent, safe to retry after a conflict.

@@ -6,7 +6,8 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 fn at(s: &str) -> Timestamp {
-    s.parse().unwrap_or_else(|e| panic!("bad timestamp {s}: {e}"))
+    s.parse()
+        .unwrap_or_else(|e| panic!("bad timestamp {s}: {e}"))
 }
 
 fn cronjob(schedule: &str, created: &str) -> CronJob {
@@ -62,7 +63,11 @@ fn active_ref(name: &str, uid: &str) -> ObjectReference {
 /// An owned Job; `outcome` is (condition, startTime, completionTime).
 fn job(name: &str, uid: &str, outcome: Option<(&str, Option<&str>, Option<&str>)>) -> Job {
     let status = outcome.map(|(cond, start, done)| JobStatus {
-        conditions: Some(vec![JobCondition { type_: cond.into(), status: "True".into(), ..Default::default() }]),
+        conditions: Some(vec![JobCondition {
+            type_: cond.into(),
+            status: "True".into(),
+            ..Default::default()
+        }]),
         start_time: start.map(|s| Time(at(s))),
         completion_time: done.map(|s| Time(at(s))),
         ..Default::default()
@@ -100,7 +105,13 @@ fn creates_the_job_for_the_due_slot_exactly_like_upstream() {
     let cj = cronjob("*/5 * * * *", "2026-01-05T09:58:00Z");
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:00.003Z"));
     let slot = at("2026-01-05T10:00:00Z");
-    assert_eq!(p.decision, Decision::Create { slot, job_name: format!("hello-{}", slot.as_second() / 60) });
+    assert_eq!(
+        p.decision,
+        Decision::Create {
+            slot,
+            job_name: format!("hello-{}", slot.as_second() / 60)
+        }
+    );
     let c = p.creation().unwrap();
     assert_eq!(c.job.metadata.name.as_deref(), Some("hello-29460120"));
     assert_eq!(c.job.metadata.namespace.as_deref(), Some("team-a"));
@@ -110,15 +121,26 @@ fn creates_the_job_for_the_due_slot_exactly_like_upstream() {
     assert_eq!(c.job.metadata.labels.as_ref().unwrap()["app"], "hello");
     let owner = &c.job.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
-        (owner.api_version.as_str(), owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+        (
+            owner.api_version.as_str(),
+            owner.kind.as_str(),
+            owner.name.as_str(),
+            owner.uid.as_str()
+        ),
         ("batch/v1", "CronJob", "hello", "cj-uid")
     );
-    assert_eq!((owner.controller, owner.block_owner_deletion), (Some(true), Some(true)));
+    assert_eq!(
+        (owner.controller, owner.block_owner_deletion),
+        (Some(true), Some(true))
+    );
     assert_eq!(c.job.spec.as_ref().unwrap().backoff_limit, Some(0));
     assert_eq!(reasons(&p), ["SuccessfulCreate"]);
     let st = p.status_if_successful(&cj);
     assert_eq!(st.last_schedule_time, Some(Time(slot)));
-    assert_eq!(st.active.unwrap()[0].name.as_deref(), Some("hello-29460120"));
+    assert_eq!(
+        st.active.unwrap()[0].name.as_deref(),
+        Some("hello-29460120")
+    );
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:05:00Z")));
     assert_eq!(p.next_schedule_time, Some(at("2026-01-05T10:05:00Z")));
 }
@@ -176,13 +198,30 @@ fn forbid_with_an_active_job_skips_without_advancing_last_schedule_time() {
     );
     let jobs = [job("hello-29460115", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
-    assert_eq!(p.decision, Decision::Skip { slot: at("2026-01-05T10:00:00Z"), reason: SkipReason::ConcurrencyForbid });
+    assert_eq!(
+        p.decision,
+        Decision::Skip {
+            slot: at("2026-01-05T10:00:00Z"),
+            reason: SkipReason::ConcurrencyForbid
+        }
+    );
     assert_eq!(reasons(&p), ["JobAlreadyActive"]);
-    assert_eq!(p.status_if_successful(&cj).last_schedule_time, Some(Time(at("2026-01-05T09:55:00Z"))));
+    assert_eq!(
+        p.status_if_successful(&cj).last_schedule_time,
+        Some(Time(at("2026-01-05T09:55:00Z")))
+    );
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:05:00Z")));
 
     // The active Job finishes at 10:03: the skipped 10:00 slot runs then.
-    let finished = [job("hello-29460115", "j1", Some(("Complete", Some("2026-01-05T09:55:01Z"), Some("2026-01-05T10:03:00Z"))))];
+    let finished = [job(
+        "hello-29460115",
+        "j1",
+        Some((
+            "Complete",
+            Some("2026-01-05T09:55:01Z"),
+            Some("2026-01-05T10:03:00Z"),
+        )),
+    )];
     let p = plan(&cj, &finished, &no_lookups(), at("2026-01-05T10:03:00Z"));
     assert_eq!(reasons(&p), ["SawCompletedJob", "SuccessfulCreate"]);
     assert_eq!(p.creation().unwrap().slot, at("2026-01-05T10:00:00Z"));
@@ -218,9 +257,18 @@ fn replace_deletes_active_jobs_then_creates() {
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
     let dels: Vec<_> = p.deletions().collect();
     assert_eq!(dels.len(), 1);
-    assert_eq!((dels[0].name.as_str(), dels[0].purpose), ("hello-29460115", DeletePurpose::Replace));
+    assert_eq!(
+        (dels[0].name.as_str(), dels[0].purpose),
+        ("hello-29460115", DeletePurpose::Replace)
+    );
     assert_eq!(reasons(&p), ["SuccessfulDelete", "SuccessfulCreate"]);
-    let active: Vec<_> = p.status_if_successful(&cj).active.unwrap().into_iter().map(|r| r.name.unwrap()).collect();
+    let active: Vec<_> = p
+        .status_if_successful(&cj)
+        .active
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name.unwrap())
+        .collect();
     assert_eq!(active, ["hello-29460120"]);
 }
 
@@ -242,7 +290,11 @@ fn suspended_sets_no_timer_but_still_cleans_up_history() {
         s.suspend = Some(true);
         s.failed_jobs_history_limit = Some(0);
     });
-    let jobs = [job("hello-1", "j1", Some(("Failed", Some("2026-01-05T09:01:00Z"), None)))];
+    let jobs = [job(
+        "hello-1",
+        "j1",
+        Some(("Failed", Some("2026-01-05T09:01:00Z"), None)),
+    )];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
     assert_eq!(p.decision, Decision::Stop(StopReason::Suspended));
     assert_eq!(p.wake_at, None);
@@ -267,8 +319,16 @@ fn unknown_time_zone_warns_and_stops_before_suspend_is_considered() {
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:00Z"));
     assert_eq!(p.decision, Decision::Stop(StopReason::UnknownTimeZone));
     let ev = p.events().next().unwrap();
-    assert_eq!((ev.type_, ev.reason), (EventType::Warning, "UnknownTimeZone"));
-    assert!(ev.message.starts_with("invalid timeZone: \"Mars/Olympus_Mons\": "), "{}", ev.message);
+    assert_eq!(
+        (ev.type_, ev.reason),
+        (EventType::Warning, "UnknownTimeZone")
+    );
+    assert!(
+        ev.message
+            .starts_with("invalid timeZone: \"Mars/Olympus_Mons\": "),
+        "{}",
+        ev.message
+    );
 }
 
 #[test]
@@ -277,8 +337,16 @@ fn unparseable_schedule_warns_and_stops() {
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:00Z"));
     assert_eq!(p.decision, Decision::Stop(StopReason::UnparseableSchedule));
     let ev = p.events().next().unwrap();
-    assert_eq!((ev.type_, ev.reason), (EventType::Warning, "UnparseableSchedule"));
-    assert!(ev.message.starts_with("unparseable schedule: \"every minute please\" : "), "{}", ev.message);
+    assert_eq!(
+        (ev.type_, ev.reason),
+        (EventType::Warning, "UnparseableSchedule")
+    );
+    assert!(
+        ev.message
+            .starts_with("unparseable schedule: \"every minute please\" : "),
+        "{}",
+        ev.message
+    );
     assert_eq!(p.wake_at, None);
 }
 
@@ -295,16 +363,29 @@ fn schedule_that_never_fires_is_invalid() {
 
 #[test]
 fn tz_in_schedule_warns_unsupported_and_uses_the_schedule_zone() {
-    let cj = with_spec(cronjob("CRON_TZ=Asia/Tokyo 0 9 * * *", "2026-01-04T00:00:00Z"), |s| {
-        s.time_zone = Some("Europe/Berlin".into()); // ignored when the schedule has TZ
-    });
+    let cj = with_spec(
+        cronjob("CRON_TZ=Asia/Tokyo 0 9 * * *", "2026-01-04T00:00:00Z"),
+        |s| {
+            s.time_zone = Some("Europe/Berlin".into()); // ignored when the schedule has TZ
+        },
+    );
     // 09:00 in Tokyo = 00:00 UTC.
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T00:00:01Z"));
     assert_eq!(reasons(&p), ["UnsupportedSchedule", "SuccessfulCreate"]);
     assert_eq!(p.creation().unwrap().slot, at("2026-01-05T00:00:00Z"));
     // The annotation uses spec.timeZone, as upstream does.
-    let ann = p.creation().unwrap().job.metadata.annotations.clone().unwrap();
-    assert_eq!(ann[SCHEDULED_TIMESTAMP_ANNOTATION], "2026-01-05T01:00:00+01:00");
+    let ann = p
+        .creation()
+        .unwrap()
+        .job
+        .metadata
+        .annotations
+        .clone()
+        .unwrap();
+    assert_eq!(
+        ann[SCHEDULED_TIMESTAMP_ANNOTATION],
+        "2026-01-05T01:00:00+01:00"
+    );
 }
 
 #[test]
@@ -316,7 +397,10 @@ fn time_zone_moves_the_slot_and_the_annotation() {
     let p = plan(&cj, &[], &no_lookups(), at("2026-07-02T06:30:00Z"));
     let c = p.creation().unwrap();
     assert_eq!(c.slot, at("2026-07-02T06:30:00Z"));
-    assert_eq!(c.job.metadata.annotations.as_ref().unwrap()[SCHEDULED_TIMESTAMP_ANNOTATION], "2026-07-02T02:30:00-04:00");
+    assert_eq!(
+        c.job.metadata.annotations.as_ref().unwrap()[SCHEDULED_TIMESTAMP_ANNOTATION],
+        "2026-07-02T02:30:00-04:00"
+    );
     assert_eq!(p.wake_at, Some(at("2026-07-03T06:30:00Z")));
 }
 
@@ -342,7 +426,9 @@ fn exactly_100_missed_is_not_too_many() {
 
 #[test]
 fn starting_deadline_runs_slots_inside_it_only() {
-    let cj = with_spec(cronjob("0 * * * *", "2026-01-05T08:30:00Z"), |s| s.starting_deadline_seconds = Some(120));
+    let cj = with_spec(cronjob("0 * * * *", "2026-01-05T08:30:00Z"), |s| {
+        s.starting_deadline_seconds = Some(120)
+    });
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T09:01:59Z"));
     assert_eq!(p.creation().unwrap().slot, at("2026-01-05T09:00:00Z"));
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T09:02:01Z"));
@@ -354,7 +440,9 @@ fn starting_deadline_runs_slots_inside_it_only() {
 #[test]
 fn every_with_deadline_shorter_than_interval_runs_inside_the_deadline() {
     // Deliberate difference 2: upstream never runs this CronJob.
-    let cj = with_spec(cronjob("@every 1h", "2026-01-05T08:00:00Z"), |s| s.starting_deadline_seconds = Some(60));
+    let cj = with_spec(cronjob("@every 1h", "2026-01-05T08:00:00Z"), |s| {
+        s.starting_deadline_seconds = Some(60)
+    });
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T09:00:30Z"));
     assert_eq!(p.creation().unwrap().slot, at("2026-01-05T09:00:00Z"));
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:00:00Z")));
@@ -373,9 +461,12 @@ fn every_is_anchored_to_last_schedule_time() {
 #[test]
 fn irregular_schedule_finds_the_true_most_recent_slot() {
     // Deliberate difference 1: upstream runs nothing here.
-    let cj = with_status(cronjob("30 10,11,12 * * 1-5", "2026-01-01T00:00:00Z"), |s| {
-        s.last_schedule_time = Some(Time(at("2026-01-08T10:30:00Z"))); // Thursday
-    });
+    let cj = with_status(
+        cronjob("30 10,11,12 * * 1-5", "2026-01-01T00:00:00Z"),
+        |s| {
+            s.last_schedule_time = Some(Time(at("2026-01-08T10:30:00Z"))); // Thursday
+        },
+    );
     let p = plan(&cj, &[], &no_lookups(), at("2026-01-09T16:30:00Z")); // Friday
     assert_eq!(p.creation().unwrap().slot, at("2026-01-09T12:30:00Z"));
     assert_eq!(p.wake_at, Some(at("2026-01-12T10:30:00Z")));
@@ -389,18 +480,36 @@ fn finished_active_jobs_leave_active_and_record_success() {
         s.last_successful_time = Some(Time(at("2026-01-05T08:00:10Z")));
     });
     let jobs = [
-        job("hello-a", "a", Some(("Complete", Some("2026-01-05T08:00:01Z"), Some("2026-01-05T09:00:20Z")))),
-        job("hello-b", "b", Some(("Failed", Some("2026-01-05T09:00:01Z"), None))),
+        job(
+            "hello-a",
+            "a",
+            Some((
+                "Complete",
+                Some("2026-01-05T08:00:01Z"),
+                Some("2026-01-05T09:00:20Z"),
+            )),
+        ),
+        job(
+            "hello-b",
+            "b",
+            Some(("Failed", Some("2026-01-05T09:00:01Z"), None)),
+        ),
     ];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
     let msgs: Vec<_> = p.events().map(|e| e.message.as_str()).collect();
     assert_eq!(
         msgs,
-        ["Saw completed job: hello-a, condition: Complete", "Saw completed job: hello-b, condition: Failed"]
+        [
+            "Saw completed job: hello-a, condition: Complete",
+            "Saw completed job: hello-b, condition: Failed"
+        ]
     );
     let st = p.status_if_successful(&cj);
     assert_eq!(st.active, Some(vec![]));
-    assert_eq!(st.last_successful_time, Some(Time(at("2026-01-05T09:00:20Z"))));
+    assert_eq!(
+        st.last_successful_time,
+        Some(Time(at("2026-01-05T09:00:20Z")))
+    );
     assert_eq!(p.decision, Decision::Wait);
 }
 
@@ -410,7 +519,15 @@ fn older_completion_does_not_move_last_successful_time_back() {
         s.last_schedule_time = Some(Time(at("2026-01-05T09:00:00Z")));
         s.last_successful_time = Some(Time(at("2026-01-05T09:00:30Z")));
     });
-    let jobs = [job("hello-a", "a", Some(("Complete", Some("2026-01-05T08:00:01Z"), Some("2026-01-05T08:00:20Z"))))];
+    let jobs = [job(
+        "hello-a",
+        "a",
+        Some((
+            "Complete",
+            Some("2026-01-05T08:00:01Z"),
+            Some("2026-01-05T08:00:20Z"),
+        )),
+    )];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
     assert!(p.delta.is_empty());
 }
@@ -426,7 +543,10 @@ fn unfinished_job_missing_from_active_is_unexpected_after_a_fresh_read() {
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
     let ev = p.events().next().unwrap();
     assert_eq!((ev.type_, ev.reason), (EventType::Warning, "UnexpectedJob"));
-    assert_eq!(ev.message, "Saw a job that the controller did not create or forgot: hello-x");
+    assert_eq!(
+        ev.message,
+        "Saw a job that the controller did not create or forgot: hello-x"
+    );
     // Not adopted.
     assert!(p.delta.add_active.is_empty());
 }
@@ -434,16 +554,35 @@ fn unfinished_job_missing_from_active_is_unexpected_after_a_fresh_read() {
 #[test]
 fn active_job_confirmed_gone_is_missing_job() {
     let cj = with_status(cronjob("0 * * * *", "2026-01-05T00:00:00Z"), |s| {
-        s.active = Some(vec![active_ref("hello-gone", "g"), active_ref("hello-slow", "s")]);
+        s.active = Some(vec![
+            active_ref("hello-gone", "g"),
+            active_ref("hello-slow", "s"),
+        ]);
         s.last_schedule_time = Some(Time(at("2026-01-05T09:00:00Z")));
     });
     let needs = lookups_needed(&cj, &[]);
     assert_eq!(needs.unknown_active.len(), 2);
     // The live GET found hello-slow (cache lag) but not hello-gone.
-    let p = plan(&cj, &[], &Observed { gone: vec!["g".into()] }, at("2026-01-05T09:30:00Z"));
+    let p = plan(
+        &cj,
+        &[],
+        &Observed {
+            gone: vec!["g".into()],
+        },
+        at("2026-01-05T09:30:00Z"),
+    );
     assert_eq!(reasons(&p), ["MissingJob"]);
-    assert_eq!(p.events().next().unwrap().message, "Active job went missing: hello-gone");
-    let active: Vec<_> = p.status_if_successful(&cj).active.unwrap().into_iter().map(|r| r.name.unwrap()).collect();
+    assert_eq!(
+        p.events().next().unwrap().message,
+        "Active job went missing: hello-gone"
+    );
+    let active: Vec<_> = p
+        .status_if_successful(&cj)
+        .active
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name.unwrap())
+        .collect();
     assert_eq!(active, ["hello-slow"]);
 }
 
@@ -458,7 +597,13 @@ fn history_keeps_the_newest_by_start_time_per_outcome() {
             s.failed_jobs_history_limit = Some(1);
         },
     );
-    let ok = |n: &str, start: Option<&str>| job(n, n, Some(("Complete", start, Some("2026-01-05T09:00:00Z"))));
+    let ok = |n: &str, start: Option<&str>| {
+        job(
+            n,
+            n,
+            Some(("Complete", start, Some("2026-01-05T09:00:00Z"))),
+        )
+    };
     let bad = |n: &str, start: &str| job(n, n, Some(("Failed", Some(start), None)));
     let mut deleting = ok("s-deleting", Some("2026-01-05T00:00:00Z"));
     deleting.metadata.deletion_timestamp = Some(Time(at("2026-01-05T09:10:00Z")));
@@ -472,16 +617,28 @@ fn history_keeps_the_newest_by_start_time_per_outcome() {
         bad("f-new", "2026-01-05T03:00:00Z"),
         job("running", "running", None),
     ];
-    let cj = with_status(cj, |s| s.active = Some(vec![active_ref("running", "running")]));
+    let cj = with_status(cj, |s| {
+        s.active = Some(vec![active_ref("running", "running")])
+    });
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
-    let deleted: Vec<_> = p.deletions().map(|d| (d.name.as_str(), d.purpose)).collect();
+    let deleted: Vec<_> = p
+        .deletions()
+        .map(|d| (d.name.as_str(), d.purpose))
+        .collect();
     // 4 live successes, keep 2: the oldest by startTime (ties by name) go
     // first, Jobs without a startTime sort last; then 1 of 2 failures.
     assert_eq!(
         deleted,
-        [("s-a", DeletePurpose::History), ("s-b", DeletePurpose::History), ("f-old", DeletePurpose::History)]
+        [
+            ("s-a", DeletePurpose::History),
+            ("s-b", DeletePurpose::History),
+            ("f-old", DeletePurpose::History)
+        ]
     );
-    assert_eq!(reasons(&p), ["SuccessfulDelete", "SuccessfulDelete", "SuccessfulDelete"]);
+    assert_eq!(
+        reasons(&p),
+        ["SuccessfulDelete", "SuccessfulDelete", "SuccessfulDelete"]
+    );
 }
 
 #[test]
@@ -493,12 +650,23 @@ fn history_limit_zero_deletes_a_finished_active_job_without_saw_completed() {
         }),
         |s| s.successful_jobs_history_limit = Some(0),
     );
-    let jobs = [job("hello-a", "a", Some(("Complete", Some("2026-01-05T09:00:01Z"), Some("2026-01-05T09:00:05Z"))))];
+    let jobs = [job(
+        "hello-a",
+        "a",
+        Some((
+            "Complete",
+            Some("2026-01-05T09:00:01Z"),
+            Some("2026-01-05T09:00:05Z"),
+        )),
+    )];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
     assert_eq!(reasons(&p), ["SuccessfulDelete"]);
     let st = p.status_if_successful(&cj);
     assert_eq!(st.active, Some(vec![]));
-    assert_eq!(st.last_successful_time, Some(Time(at("2026-01-05T09:00:05Z"))));
+    assert_eq!(
+        st.last_successful_time,
+        Some(Time(at("2026-01-05T09:00:05Z")))
+    );
 }
 
 #[test]
@@ -507,8 +675,20 @@ fn missing_history_limits_default_to_three_and_one() {
         s.last_schedule_time = Some(Time(at("2026-01-05T09:00:00Z")));
     });
     let jobs: Vec<Job> = (0..5)
-        .map(|i| job(&format!("s{i}"), &format!("s{i}"), Some(("Complete", Some(&format!("2026-01-05T0{i}:00:00Z")), None))))
-        .chain((0..3).map(|i| job(&format!("f{i}"), &format!("f{i}"), Some(("Failed", Some(&format!("2026-01-05T0{i}:00:00Z")), None)))))
+        .map(|i| {
+            job(
+                &format!("s{i}"),
+                &format!("s{i}"),
+                Some(("Complete", Some(&format!("2026-01-05T0{i}:00:00Z")), None)),
+            )
+        })
+        .chain((0..3).map(|i| {
+            job(
+                &format!("f{i}"),
+                &format!("f{i}"),
+                Some(("Failed", Some(&format!("2026-01-05T0{i}:00:00Z")), None)),
+            )
+        }))
         .collect();
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
     let deleted: Vec<_> = p.deletions().map(|d| d.name.as_str()).collect();
@@ -530,7 +710,10 @@ fn jobs_controlled_by_others_are_ignored() {
 
 #[test]
 fn job_name_is_minutes_since_epoch() {
-    assert_eq!(job_name("nightly", at("2026-01-05T10:00:00Z")), "nightly-29460120");
+    assert_eq!(
+        job_name("nightly", at("2026-01-05T10:00:00Z")),
+        "nightly-29460120"
+    );
     assert_eq!(job_name("x", at("1970-01-01T00:01:59Z")), "x-1");
 }
 
@@ -559,14 +742,41 @@ fn sub_minute_slot_whose_name_ran_already_is_recorded_not_recreated() {
     let cj = with_status(cronjob("@every 20s", "2026-01-05T10:00:00Z"), |s| {
         s.last_schedule_time = Some(Time(at("2026-01-05T10:00:20Z")));
     });
-    let done = [job("hello-29460120", "j1", Some(("Complete", Some("2026-01-05T10:00:21Z"), Some("2026-01-05T10:00:23Z"))))];
+    let done = [job(
+        "hello-29460120",
+        "j1",
+        Some((
+            "Complete",
+            Some("2026-01-05T10:00:21Z"),
+            Some("2026-01-05T10:00:23Z"),
+        )),
+    )];
     let p = plan(&cj, &done, &no_lookups(), at("2026-01-05T10:00:40Z"));
-    assert_eq!(p.decision, Decision::Skip { slot: at("2026-01-05T10:00:40Z"), reason: SkipReason::NameTaken });
+    assert_eq!(
+        p.decision,
+        Decision::Skip {
+            slot: at("2026-01-05T10:00:40Z"),
+            reason: SkipReason::NameTaken
+        }
+    );
     assert!(p.creation().is_none());
     assert!(p.events().next().is_none(), "no event churn");
-    assert_eq!(p.status_if_successful(&cj).last_schedule_time, Some(Time(at("2026-01-05T10:00:40Z"))));
+    assert_eq!(
+        p.status_if_successful(&cj).last_schedule_time,
+        Some(Time(at("2026-01-05T10:00:40Z")))
+    );
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:01:00Z")));
     // The next minute has a new name: it runs.
-    let p = plan(&with_status(cj, |s| s.last_schedule_time = Some(Time(at("2026-01-05T10:00:40Z")))), &done, &no_lookups(), at("2026-01-05T10:01:00Z"));
-    assert_eq!(p.creation().unwrap().job.metadata.name.as_deref(), Some("hello-29460121"));
+    let p = plan(
+        &with_status(cj, |s| {
+            s.last_schedule_time = Some(Time(at("2026-01-05T10:00:40Z")))
+        }),
+        &done,
+        &no_lookups(),
+        at("2026-01-05T10:01:00Z"),
+    );
+    assert_eq!(
+        p.creation().unwrap().job.metadata.name.as_deref(),
+        Some("hello-29460121")
+    );
 }

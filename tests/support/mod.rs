@@ -24,7 +24,11 @@ pub struct Kronjob {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The kubeconfig the test cluster client uses, for child processes.
@@ -43,7 +47,11 @@ impl Kronjob {
     }
 
     /// The same, connecting with the given kubeconfig.
-    pub async fn start_with_kubeconfig(namespace: &str, kubeconfig: &std::path::Path, extra: &[&str]) -> Kronjob {
+    pub async fn start_with_kubeconfig(
+        namespace: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+    ) -> Kronjob {
         let metrics_port = free_port();
         let logs = common::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
@@ -51,16 +59,28 @@ impl Kronjob {
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kronjob"))
             .arg("run")
-            .args(["--namespace", namespace, "--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args([
+                "--namespace",
+                namespace,
+                "--metrics-addr",
+                &format!("127.0.0.1:{metrics_port}"),
+            ])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kronjob=debug".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kronjob=debug".into()),
+            )
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
             .expect("start kronjob");
-        let k = Kronjob { child, metrics_port, log };
+        let k = Kronjob {
+            child,
+            metrics_port,
+            log,
+        };
         let port = k.metrics_port;
         common::wait_for("kronjob /readyz", Duration::from_secs(30), || async move {
             match http_get(port, "/readyz") {
@@ -74,7 +94,9 @@ impl Kronjob {
     }
 
     pub fn metrics(&self) -> String {
-        http_get(self.metrics_port, "/metrics").map(|(_, b)| b).unwrap_or_default()
+        http_get(self.metrics_port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
     }
 
     /// Sum of a counter over all its label sets (0 if absent).
@@ -114,7 +136,10 @@ impl Drop for Kronjob {
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 pub fn sum_metric(text: &str, name: &str, label: Option<&str>) -> f64 {
@@ -135,8 +160,15 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
-    let code = buf.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("no status line")?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
@@ -175,17 +207,35 @@ pub fn cronjob(name: &str, schedule: &str, pod: TestPod) -> CronJob {
 /// (type, reason, message) of the Events about a CronJob, oldest first.
 pub async fn events(events: &Api<Event>, cronjob: &str) -> Vec<(String, String, String)> {
     let mut list = events
-        .list(&ListParams::default().fields(&format!("involvedObject.name={cronjob},involvedObject.kind=CronJob")))
+        .list(&ListParams::default().fields(&format!(
+            "involvedObject.name={cronjob},involvedObject.kind=CronJob"
+        )))
         .await
         .expect("list events")
         .items;
-    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0).or(e.first_timestamp.as_ref().map(|t| t.0)));
+    list.sort_by_key(|e| {
+        e.event_time
+            .as_ref()
+            .map(|t| t.0)
+            .or(e.first_timestamp.as_ref().map(|t| t.0))
+    });
     list.into_iter()
-        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
-pub async fn wait_for_event(api: &Api<Event>, cronjob: &str, reason: &str, timeout: Duration) -> (String, String, String) {
+pub async fn wait_for_event(
+    api: &Api<Event>,
+    cronjob: &str,
+    reason: &str,
+    timeout: Duration,
+) -> (String, String, String) {
     common::wait_for(&format!("event {reason} on {cronjob}"), timeout, || async {
         let evs = events(api, cronjob).await;
         evs.iter()
@@ -204,7 +254,13 @@ pub async fn owned_jobs(jobs: &Api<Job>, cronjob: &CronJob) -> Vec<Job> {
         .expect("list jobs")
         .items
         .into_iter()
-        .filter(|j| j.metadata.owner_references.iter().flatten().any(|r| r.uid == uid && r.controller == Some(true)))
+        .filter(|j| {
+            j.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.uid == uid && r.controller == Some(true))
+        })
         .collect();
     list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     list
@@ -228,6 +284,9 @@ pub fn scheduled_annotation(job: &Job) -> String {
     job.metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get("batch.kubernetes.io/cronjob-scheduled-timestamp").cloned())
+        .and_then(|a| {
+            a.get("batch.kubernetes.io/cronjob-scheduled-timestamp")
+                .cloned()
+        })
         .unwrap_or_default()
 }
