@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
-use crate::common::{self, TEST_POD_ANNOTATION, TestPod};
+use crate::common::{self, TestPod};
 
 /// A `kronjob run` child process; killed when dropped.
 pub struct Kronjob {
@@ -172,13 +172,10 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     Ok((code, body))
 }
 
-/// A CronJob whose Jobs' pods behave as `pod` says.
+/// A CronJob whose Jobs' pods behave as `pod` says (the Job spec of
+/// [`common::job`], so the pods behave the same on kwok and on a kubelet).
 pub fn cronjob(name: &str, schedule: &str, pod: TestPod) -> CronJob {
-    let annotations = match pod {
-        TestPod::Succeed => json!({}),
-        TestPod::Fail => json!({ TEST_POD_ANNOTATION: "fail" }),
-        TestPod::RunForever => json!({ TEST_POD_ANNOTATION: "run-forever" }),
-    };
+    let job_spec = common::job(name, pod).spec;
     serde_json::from_value(json!({
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -187,17 +184,7 @@ pub fn cronjob(name: &str, schedule: &str, pod: TestPod) -> CronJob {
             "schedule": schedule,
             "jobTemplate": {
                 "metadata": { "labels": { "app": name }, "annotations": { "from-template": "yes" } },
-                "spec": {
-                    "backoffLimit": 0,
-                    "template": {
-                        "metadata": { "annotations": annotations },
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "terminationGracePeriodSeconds": 1,
-                            "containers": [{ "name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 1"] }]
-                        }
-                    }
-                }
+                "spec": job_spec,
             }
         }
     }))
