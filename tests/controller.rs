@@ -712,3 +712,32 @@ async fn a_job_the_server_rejects_gives_failed_create_without_a_retry_loop() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn explain_reads_the_cronjob_and_its_jobs_from_the_cluster() {
+    let client = common::client().await;
+    let ns = TestNamespace::new(&client, "explain").await;
+    let cronjobs: Api<CronJob> = ns.api();
+    let mut cj = cronjob("explained", "0 * * * *", TestPod::Succeed);
+    cj.spec.suspend = Some(true);
+    cronjobs.create(&PostParams::default(), &cj).await.unwrap();
+    let kubeconfig = kubeconfig_path().await;
+    let run = |output: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kronjob"))
+            .args(["explain", "-n", ns.name(), "explained", "--output", output])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap()
+    };
+    let json = run("json");
+    assert!(json.status.success(), "{json:?}");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["action"], "stop");
+    assert_eq!(v["requeueAfterSeconds"], serde_json::Value::Null);
+    let text = String::from_utf8(run("text").stdout).unwrap();
+    assert!(text.contains("STOPPED: spec.suspend is true"), "{text}");
+    assert!(
+        text.contains("Next 5 fire times (none run while stopped):"),
+        "{text}"
+    );
+}

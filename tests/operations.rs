@@ -192,7 +192,7 @@ async fn sigterm_releases_the_lease_so_the_standby_takes_over_at_once() {
 async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape() {
     let client = common::client().await;
     let ns = TestNamespace::new(&client, "metrics").await;
-    let k = Kronjob::start(ns.name(), &[]).await;
+    let k = Kronjob::start(ns.name(), &["--log-format", "json"]).await;
     assert_eq!(http_get(k.metrics_port, "/healthz").unwrap().0, 200);
     assert_eq!(http_get(k.metrics_port, "/readyz").unwrap().0, 200);
     // Some traffic, so labelled series exist.
@@ -212,6 +212,20 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
         }
     })
     .await;
+
+    // JSON logs: one object per line; every line inside a sync carries the
+    // CronJob's namespace and name.
+    let log = k.log_text();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let created = lines
+        .iter()
+        .find(|l| l["message"] == "created job")
+        .expect("a 'created job' line");
+    assert_eq!(created["span"]["namespace"], ns.name(), "{created}");
+    assert_eq!(created["span"]["cronjob"], "scraped", "{created}");
 
     // promtool's linter reports nothing.
     let text = k.metrics();

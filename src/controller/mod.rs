@@ -163,7 +163,7 @@ async fn reconcile(cronjob: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, S
         return Ok(Action::await_change());
     }
     let key = ObjectRef::from_obj(&*cronjob);
-    let span = info_span!("reconcile", namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any());
+    let span = info_span!("reconcile", namespace = %cronjob.namespace().unwrap_or_default(), cronjob = %cronjob.name_any());
     let started = std::time::Instant::now();
     let mut leadership = ctx.leader.clone();
     let result = tokio::select! {
