@@ -151,6 +151,60 @@ async fn standby_takes_over_after_the_leader_dies_without_duplicates_or_lost_slo
 }
 
 #[tokio::test]
+async fn a_leader_whose_lease_is_taken_stops_at_once() {
+    let client = common::client().await;
+    let ns = TestNamespace::new(&client, "usurp").await;
+    let a = Kronjob::start(ns.name(), &leader_args(ns.name(), "replica-a", "4s")).await;
+    wait_leader(&a, "replica-a to lead", Duration::from_secs(20)).await;
+    // Another identity writes itself into the Lease (as a partitioned
+    // leader would find on its return).
+    let leases: Api<Lease> = ns.api();
+    let mut lease = leases.get("kronjob").await.unwrap();
+    let spec = lease.spec.as_mut().unwrap();
+    spec.holder_identity = Some("intruder".into());
+    spec.lease_duration_seconds = Some(60);
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        Timestamp::now(),
+    ));
+    leases
+        .replace("kronjob", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    wait_for("replica-a to step down", Duration::from_secs(5), || async {
+        if is_leader(&a) {
+            Err("still leading")
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // And it acts on nothing while another holds the Lease.
+    let cronjobs: Api<CronJob> = ns.api();
+    cronjobs
+        .create(
+            &PostParams::default(),
+            &cronjob("idle", "@every 2s", TestPod::Succeed),
+        )
+        .await
+        .unwrap();
+    let before = a.counter("kronjob_reconciles_total");
+    tokio::time::sleep(Duration::from_secs(4)).await; // observation window
+    assert_eq!(
+        a.counter("kronjob_reconciles_total"),
+        before,
+        "a non-leader must not sync"
+    );
+    let jobs: Api<Job> = ns.api();
+    assert!(
+        jobs.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn sigterm_releases_the_lease_so_the_standby_takes_over_at_once() {
     let client = common::client().await;
     let ns = TestNamespace::new(&client, "sigterm").await;
