@@ -323,7 +323,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         wait_for_termination().await;
         stop_controller.send_replace(true);
     });
-    controller::run(shared, &settings, shutdown_signal(&stop_controller_rx)).await;
+    controller::run(
+        shared.clone(),
+        &settings,
+        shutdown_signal(&stop_controller_rx),
+    )
+    .await;
+    shared.flush_events(Duration::from_secs(5)).await;
     let clean = *stop_controller_rx.borrow();
     if !clean {
         health.controller_failed();

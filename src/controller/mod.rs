@@ -7,8 +7,9 @@ pub mod job_cache;
 pub mod sync;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt, TryStreamExt, future};
 use jiff::Timestamp;
@@ -19,7 +20,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reco
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::health::Health;
@@ -57,7 +58,23 @@ pub struct Shared {
     failures: Mutex<HashMap<ObjectRef<CronJob>, u32>>,
     /// Last slot counted as missed, per CronJob UID.
     pub missed_slots: Mutex<HashMap<String, Timestamp>>,
+    /// Jobs this process created and recorded in a successful status write
+    /// (UID -> when): while the CronJob cache lags behind our own write, such
+    /// a Job is known to be in status.active and needs no re-read.
+    own_writes: Mutex<HashMap<String, Instant>>,
+    /// Events are published off the sync path, a few at a time.
+    event_slots: Arc<Semaphore>,
+    events_in_flight: Arc<(AtomicUsize, Notify)>,
+    /// UIDs of deleted CronJobs; held while their per-CronJob series are
+    /// written or dropped, so a sync that finishes after the deletion cannot
+    /// bring the series back.
+    deleted: Mutex<HashSet<String>>,
 }
+
+/// How long a Job counts as recorded by our own write.
+const OWN_WRITE_MEMORY: Duration = Duration::from_secs(30);
+/// Events published at once.
+const EVENT_CONCURRENCY: usize = 16;
 
 /// What one reconcile sees: the shared state plus its scope's Job cache.
 pub struct Context {
@@ -93,17 +110,77 @@ impl Shared {
             reported: Mutex::default(),
             failures: Mutex::default(),
             missed_slots: Mutex::default(),
+            own_writes: Mutex::default(),
+            event_slots: Arc::new(Semaphore::new(EVENT_CONCURRENCY)),
+            events_in_flight: Arc::new((AtomicUsize::new(0), Notify::new())),
+            deleted: Mutex::default(),
         }
+    }
+
+    /// Set the per-CronJob gauges, unless the CronJob has been deleted.
+    pub fn record_cronjob(&self, cronjob: &CronJob, record: impl FnOnce(&Metrics, [&str; 2])) {
+        let deleted = self.deleted.lock().unwrap();
+        if deleted.contains(cronjob.uid().as_deref().unwrap_or_default()) {
+            return;
+        }
+        let (ns, name) = (cronjob.namespace().unwrap_or_default(), cronjob.name_any());
+        record(&self.metrics, [ns.as_str(), name.as_str()]);
+    }
+
+    /// Drop a deleted CronJob's per-CronJob series for good.
+    fn forget_cronjob(&self, cronjob: &CronJob) {
+        let mut deleted = self.deleted.lock().unwrap();
+        if deleted.len() >= 100_000 {
+            deleted.clear(); // UIDs are never reused; this only bounds memory
+        }
+        deleted.insert(cronjob.uid().unwrap_or_default());
+        self.metrics.forget_cronjob(
+            &cronjob.namespace().unwrap_or_default(),
+            &cronjob.name_any(),
+        );
+    }
+
+    /// Remember Jobs recorded in status.active by a write that succeeded.
+    pub fn remember_own_write(&self, job_uids: impl IntoIterator<Item = String>) {
+        let now = Instant::now();
+        let mut own = self.own_writes.lock().unwrap();
+        own.retain(|_, at| now.duration_since(*at) < OWN_WRITE_MEMORY);
+        own.extend(job_uids.into_iter().map(|u| (u, now)));
+    }
+
+    /// Did our own, successful status write put this Job in status.active?
+    pub fn recorded_by_own_write(&self, job_uid: &str) -> bool {
+        self.own_writes
+            .lock()
+            .unwrap()
+            .get(job_uid)
+            .is_some_and(|at| at.elapsed() < OWN_WRITE_MEMORY)
+    }
+
+    /// Wait (up to `timeout`) for Events still being published.
+    pub async fn flush_events(&self, timeout: Duration) {
+        let (count, done) = &*self.events_in_flight;
+        let wait = async {
+            loop {
+                let notified = done.notified();
+                if count.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(timeout, wait).await;
     }
 
     fn is_leader(&self) -> bool {
         *self.leader.borrow()
     }
 
-    /// Publish an Event about the CronJob. Warnings about its spec are
-    /// reported once per spec generation, not at every sync. A failure to
-    /// publish is logged and never fails the sync.
-    pub async fn emit(&self, cronjob: &CronJob, ev: &PlannedEvent) {
+    /// Publish an Event about the CronJob, in the background so the sync
+    /// does not wait for it. Warnings about its spec are reported once per
+    /// spec generation, not at every sync. A failure to publish is logged and
+    /// never fails the sync.
+    pub fn emit(&self, cronjob: &CronJob, ev: &PlannedEvent) {
         if ev.is_spec_problem() {
             let uid = cronjob.uid().unwrap_or_default();
             let generation = cronjob.metadata.generation.unwrap_or(0);
@@ -136,13 +213,19 @@ impl Shared {
             action: action_for(ev.reason).into(),
             secondary: None,
         };
-        if let Err(e) = self
-            .recorder
-            .publish(&kube_ev, &cronjob.object_ref(&()))
-            .await
-        {
-            warn!(error = %e, reason = ev.reason, "could not publish event");
-        }
+        let (recorder, reference) = (self.recorder.clone(), cronjob.object_ref(&()));
+        let (slots, in_flight) = (self.event_slots.clone(), self.events_in_flight.clone());
+        in_flight.0.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            if let Ok(_permit) = slots.acquire().await
+                && let Err(e) = recorder.publish(&kube_ev, &reference).await
+            {
+                warn!(error = %e, reason = %kube_ev.reason, "could not publish event");
+            }
+            if in_flight.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+                in_flight.1.notify_waiters();
+            }
+        });
     }
 }
 
@@ -284,10 +367,10 @@ async fn run_scope(
     let (reader, writer) = reflector::store();
     let metrics = shared.metrics.clone();
     let forget = {
-        let metrics = metrics.clone();
+        let shared = shared.clone();
         move |ev: &WatchEvent<CronJob>| {
             if let WatchEvent::Delete(cj) = ev {
-                metrics.forget_cronjob(&cj.namespace().unwrap_or_default(), &cj.name_any());
+                shared.forget_cronjob(cj);
             }
         }
     };

@@ -1,8 +1,8 @@
 //! One sync of one CronJob: gather the facts the planner asks for, plan,
 //! carry out the plan's effects in order, write status once.
 
-use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -47,6 +47,20 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
     // calling the Job unexpected.
     let mut cronjob = std::borrow::Cow::Borrowed(cronjob);
     let mut lookups = planner::lookups_needed(&cronjob, &jobs);
+    let ours_in_flight = |name: &String| {
+        jobs.iter()
+            .find(|j| planner::jobs::name(j) == name)
+            .is_some_and(|j| ctx.recorded_by_own_write(planner::jobs::uid(j)))
+    };
+    if !lookups.unexpected.is_empty() && lookups.unexpected.iter().all(ours_in_flight) {
+        // The cache has the Jobs we just created but not yet our status
+        // write that lists them; that write's watch event triggers the real
+        // sync. Check again shortly in case it does not.
+        debug!("cache behind our own status write; syncing when it arrives");
+        return Ok(Synced {
+            wake_at: Some(Timestamp::now() + SignedDuration::from_secs(1)),
+        });
+    }
     if !lookups.unexpected.is_empty() {
         match cronjobs
             .get_opt(&name)
@@ -87,6 +101,9 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
     // At most one status write per sync, only if something changed, even
     // when an effect failed part-way (what did happen is recorded).
     let written = write_status(&cronjobs, &cronjob, &delta).await?;
+    if written.is_some() {
+        ctx.remember_own_write(delta.add_active.iter().filter_map(|r| r.uid.clone()));
+    }
     outcome?;
     let status_now = written
         .as_ref()
@@ -110,12 +127,12 @@ async fn carry_out(
 ) -> Result<(), SyncError> {
     for effect in &plan.effects {
         match effect {
-            Effect::Event(ev) => ctx.emit(cronjob, ev).await,
+            Effect::Event(ev) => ctx.emit(cronjob, ev),
             Effect::Delete(d) => {
                 if d.purpose == DeletePurpose::Replace
                     && let Err(e) = jobs_api.get(&d.name).await
                 {
-                    ctx.emit(cronjob, &events::failed_get(&message(&e))).await;
+                    ctx.emit(cronjob, &events::failed_get(&message(&e)));
                     return Err(SyncError::Api {
                         action: "get job to replace",
                         source: e,
@@ -123,7 +140,7 @@ async fn carry_out(
                 }
                 match jobs_api.delete(&d.name, &DeleteParams::background()).await {
                     Ok(_) => {
-                        ctx.emit(cronjob, &events::successful_delete(&d.name)).await;
+                        ctx.emit(cronjob, &events::successful_delete(&d.name));
                         let reason = match d.purpose {
                             DeletePurpose::History => "history",
                             DeletePurpose::Replace => "replace",
@@ -136,8 +153,7 @@ async fn carry_out(
                     // Someone else (e.g. the TTL controller) deleted it first.
                     Err(e) if errs::is_not_found(&e) && d.purpose == DeletePurpose::History => {}
                     Err(e) => {
-                        ctx.emit(cronjob, &events::failed_delete(&message(&e)))
-                            .await;
+                        ctx.emit(cronjob, &events::failed_delete(&message(&e)));
                         if d.purpose == DeletePurpose::Replace {
                             return Err(SyncError::Replace(d.name.clone()));
                         }
@@ -152,8 +168,7 @@ async fn carry_out(
                         ctx.metrics.creation_skew.observe(skew.max(0.0));
                         ctx.metrics.jobs_created.inc();
                         info!(job = %job_name, slot = %c.slot, skew_seconds = skew, "created job");
-                        ctx.emit(cronjob, &events::successful_create(&job_name))
-                            .await;
+                        ctx.emit(cronjob, &events::successful_create(&job_name));
                         let uid = created.uid();
                         delta.merge(planner::created_delta(&created, c.slot, uid));
                     }
@@ -195,8 +210,7 @@ async fn carry_out(
                         });
                     }
                     Err(e) => {
-                        ctx.emit(cronjob, &events::failed_create(&message(&e)))
-                            .await;
+                        ctx.emit(cronjob, &events::failed_create(&message(&e)));
                         if errs::is_permanent(&e) {
                             // Retrying the same request cannot succeed: wait
                             // for the next slot or a spec change instead.
@@ -288,32 +302,25 @@ async fn write_status(
     })
 }
 
-fn record_gauges(
-    ctx: &Context,
-    cronjob: &CronJob,
-    status: &k8s_openapi::api::batch::v1::CronJobStatus,
-    plan: &Plan,
-) {
-    let ns = cronjob.namespace().unwrap_or_default();
-    let name = cronjob.name_any();
-    let labels = [ns.as_str(), name.as_str()];
-    let m = &ctx.metrics;
+fn record_gauges(ctx: &Context, cronjob: &CronJob, status: &CronJobStatus, plan: &Plan) {
     let secs = |t: Option<Timestamp>| t.map(|t| t.as_second()).unwrap_or(0);
-    m.next_schedule_time
-        .with_label_values(&labels)
-        .set(secs(plan.next_schedule_time));
-    m.last_schedule_time
-        .with_label_values(&labels)
-        .set(secs(status.last_schedule_time.as_ref().map(|t| t.0)));
-    m.last_successful_time
-        .with_label_values(&labels)
-        .set(secs(status.last_successful_time.as_ref().map(|t| t.0)));
-    m.active_jobs
-        .with_label_values(&labels)
-        .set(status.active.as_ref().map_or(0, |a| a.len() as i64));
-    m.suspended
-        .with_label_values(&labels)
-        .set(i64::from(cronjob.spec.suspend.unwrap_or(false)));
+    ctx.record_cronjob(cronjob, |m, labels| {
+        m.next_schedule_time
+            .with_label_values(&labels)
+            .set(secs(plan.next_schedule_time));
+        m.last_schedule_time
+            .with_label_values(&labels)
+            .set(secs(status.last_schedule_time.as_ref().map(|t| t.0)));
+        m.last_successful_time
+            .with_label_values(&labels)
+            .set(secs(status.last_successful_time.as_ref().map(|t| t.0)));
+        m.active_jobs
+            .with_label_values(&labels)
+            .set(status.active.as_ref().map_or(0, |a| a.len() as i64));
+        m.suspended
+            .with_label_values(&labels)
+            .set(i64::from(cronjob.spec.suspend.unwrap_or(false)));
+    });
 }
 
 fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
