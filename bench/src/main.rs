@@ -34,7 +34,10 @@ const NAMESPACES: usize = 10;
 const CREATE_CONCURRENCY: usize = 128;
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn ns_name(i: usize) -> String {
@@ -78,23 +81,53 @@ fn parse_opts() -> Result<Opts> {
         }
     }
     let get = |k: &str, env: &str| kv.get(k).cloned().or_else(|| std::env::var(env).ok());
-    let list = |s: String| -> Vec<String> { s.split(',').filter(|x| !x.is_empty()).map(String::from).collect() };
+    let list = |s: String| -> Vec<String> {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
     let ns = get("ns", "BENCH_NS")
         .map(|s| list(s).iter().map(|x| x.parse().unwrap()).collect())
-        .unwrap_or_else(|| if quick { vec![1, 100] } else { vec![1, 100, 1000, 5000] });
+        .unwrap_or_else(|| {
+            if quick {
+                vec![1, 100]
+            } else {
+                vec![1, 100, 1000, 5000]
+            }
+        });
     Ok(Opts {
         quick,
-        kubeconfig: get("kubeconfig", "KUBECONFIG").context("--kubeconfig or KUBECONFIG")?.into(),
-        kronjob: get("kronjob", "BENCH_KRONJOB").unwrap_or("target/release/kronjob".into()).into(),
-        kcm: get("kcm", "BENCH_KCM").context("--kcm or BENCH_KCM")?.into(),
-        out: get("out", "BENCH_OUT").unwrap_or("target/bench/results.json".into()).into(),
-        logs: get("logs", "BENCH_LOGS").unwrap_or("target/bench/logs".into()).into(),
+        kubeconfig: get("kubeconfig", "KUBECONFIG")
+            .context("--kubeconfig or KUBECONFIG")?
+            .into(),
+        kronjob: get("kronjob", "BENCH_KRONJOB")
+            .unwrap_or("target/release/kronjob".into())
+            .into(),
+        kcm: get("kcm", "BENCH_KCM")
+            .context("--kcm or BENCH_KCM")?
+            .into(),
+        out: get("out", "BENCH_OUT")
+            .unwrap_or("target/bench/results.json".into())
+            .into(),
+        logs: get("logs", "BENCH_LOGS")
+            .unwrap_or("target/bench/logs".into())
+            .into(),
         ns,
-        boundaries: get("boundaries", "BENCH_BOUNDARIES").map(|s| s.parse().unwrap()).unwrap_or(if quick { 1 } else { 2 }),
-        steady_cronjobs: get("steady", "BENCH_STEADY").map(|s| s.parse().unwrap()).unwrap_or(if quick { 500 } else { 5000 }),
-        idle_secs: get("idle", "BENCH_IDLE_SECS").map(|s| s.parse().unwrap()).unwrap_or(if quick { 20 } else { 60 }),
+        boundaries: get("boundaries", "BENCH_BOUNDARIES")
+            .map(|s| s.parse().unwrap())
+            .unwrap_or(if quick { 1 } else { 2 }),
+        steady_cronjobs: get("steady", "BENCH_STEADY")
+            .map(|s| s.parse().unwrap())
+            .unwrap_or(if quick { 500 } else { 5000 }),
+        idle_secs: get("idle", "BENCH_IDLE_SECS")
+            .map(|s| s.parse().unwrap())
+            .unwrap_or(if quick { 20 } else { 60 }),
         workloads: list(get("workloads", "BENCH_WORKLOADS").unwrap_or("raw,steady,latency".into())),
-        contenders: list(get("contenders", "BENCH_CONTENDERS").unwrap_or("kronjob,upstream-default,upstream-tuned".into())),
+        contenders: list(
+            get("contenders", "BENCH_CONTENDERS")
+                .unwrap_or("kronjob,upstream-default,upstream-tuned".into()),
+        ),
     })
 }
 
@@ -158,10 +191,20 @@ fn contender(opts: &Opts, name: &str) -> Result<Contender> {
             port,
             upstream: false,
         },
-        "upstream-default" => Contender { name: name.into(), argv: upstream(&[]), env_kubeconfig: false, port, upstream: true },
+        "upstream-default" => Contender {
+            name: name.into(),
+            argv: upstream(&[]),
+            env_kubeconfig: false,
+            port,
+            upstream: true,
+        },
         "upstream-tuned" => Contender {
             name: name.into(),
-            argv: upstream(&["--kube-api-qps=1000", "--kube-api-burst=2000", "--concurrent-cron-job-syncs=64"]),
+            argv: upstream(&[
+                "--kube-api-qps=1000",
+                "--kube-api-burst=2000",
+                "--concurrent-cron-job-syncs=64",
+            ]),
             env_kubeconfig: false,
             port,
             upstream: true,
@@ -190,15 +233,29 @@ async fn start(opts: &Opts, c: &Contender, tag: &str) -> Result<Running> {
         cmd.env("KUBECONFIG", &opts.kubeconfig);
     }
     let started = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("starting {}", c.argv[0]))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", c.argv[0]))?;
     let pid = child.id().unwrap();
     log(format!("started {} (pid {pid})", c.name));
-    Ok(Running { child, pid, started, c: c.clone() })
+    Ok(Running {
+        child,
+        pid,
+        started,
+        c: c.clone(),
+    })
 }
 
 async fn stop(mut r: Running) {
-    let _ = tokio::process::Command::new("kill").arg("-TERM").arg(r.pid.to_string()).status().await;
-    if tokio::time::timeout(Duration::from_secs(5), r.child.wait()).await.is_err() {
+    let _ = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(r.pid.to_string())
+        .status()
+        .await;
+    if tokio::time::timeout(Duration::from_secs(5), r.child.wait())
+        .await
+        .is_err()
+    {
         let _ = r.child.kill().await;
     }
     log(format!("stopped {} (pid {})", r.c.name, r.pid));
@@ -206,7 +263,12 @@ async fn stop(mut r: Running) {
 
 fn proc_rss_kb(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// utime+stime in clock ticks (USER_HZ = 100 on Linux).
@@ -221,10 +283,14 @@ fn proc_cpu_ticks(pid: u32) -> Option<u64> {
 
 async fn http_get_plain(port: u16, path: &str) -> Result<String> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).await?;
-    Ok(buf.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
+    Ok(buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default())
 }
 
 async fn get_text(client: &Client, path: &str) -> Result<String> {
@@ -236,16 +302,23 @@ async fn get_text(client: &Client, path: &str) -> Result<String> {
 fn metric_sum(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
     let mut sum = 0.0;
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else { continue };
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
         let (labels, value) = if let Some(r) = rest.strip_prefix('{') {
-            let Some((l, v)) = r.split_once('}') else { continue };
+            let Some((l, v)) = r.split_once('}') else {
+                continue;
+            };
             (l, v)
         } else if rest.starts_with(' ') {
             ("", rest)
         } else {
             continue;
         };
-        if want.iter().all(|(k, v)| labels.contains(&format!("{k}=\"{v}\""))) {
+        if want
+            .iter()
+            .all(|(k, v)| labels.contains(&format!("{k}=\"{v}\"")))
+        {
             sum += value.trim().parse::<f64>().unwrap_or(0.0);
         }
     }
@@ -256,8 +329,12 @@ fn metric_sum(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
 fn request_counts(text: &str) -> BTreeMap<(String, String, String, String), f64> {
     let mut m = BTreeMap::new();
     for line in text.lines() {
-        let Some(r) = line.strip_prefix("apiserver_request_total{") else { continue };
-        let Some((labels, v)) = r.split_once('}') else { continue };
+        let Some(r) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, v)) = r.split_once('}') else {
+            continue;
+        };
         let mut l: HashMap<&str, &str> = HashMap::new();
         for kv in labels.split("\",") {
             if let Some((k, v)) = kv.split_once("=\"") {
@@ -265,8 +342,13 @@ fn request_counts(text: &str) -> BTreeMap<(String, String, String, String), f64>
             }
         }
         let key = |k: &str| l.get(k).copied().unwrap_or("").to_string();
-        *m.entry((key("verb"), key("group"), key("resource"), key("subresource"))).or_insert(0.0) +=
-            v.trim().parse::<f64>().unwrap_or(0.0);
+        *m.entry((
+            key("verb"),
+            key("group"),
+            key("resource"),
+            key("subresource"),
+        ))
+        .or_insert(0.0) += v.trim().parse::<f64>().unwrap_or(0.0);
     }
     m
 }
@@ -299,8 +381,14 @@ fn req_delta(a: &str, b: &str) -> ReqDelta {
         d.all_non_watch += diff;
         if batchish {
             d.attributable += diff;
-            let sub = if k.3.is_empty() { String::new() } else { format!("/{}", k.3) };
-            *d.attributable_by.entry(format!("{} {}{}", k.0, k.2, sub)).or_insert(0.0) += diff;
+            let sub = if k.3.is_empty() {
+                String::new()
+            } else {
+                format!("/{}", k.3)
+            };
+            *d.attributable_by
+                .entry(format!("{} {}{}", k.0, k.2, sub))
+                .or_insert(0.0) += diff;
         }
     }
     d
@@ -324,7 +412,11 @@ impl Metrics {
             cfg.root_cert = None;
             let c = Client::try_from(cfg)?;
             let t = get_text(&c, "/metrics").await?;
-            Ok(metric_sum(&t, "workqueue_work_duration_seconds_count", &[("name", "cronjob")]))
+            Ok(metric_sum(
+                &t,
+                "workqueue_work_duration_seconds_count",
+                &[("name", "cronjob")],
+            ))
         } else {
             let t = http_get_plain(r.c.port, "/metrics").await?;
             Ok(metric_sum(&t, "kronjob_reconciles_total", &[]))
@@ -358,7 +450,9 @@ impl Recorder {
             while let Some(ev) = s.next().await {
                 let at_ms = now_ms();
                 match ev {
-                    Ok(watcher::Event::Apply(j)) | Ok(watcher::Event::InitApply(j)) => r2.record(&j, at_ms),
+                    Ok(watcher::Event::Apply(j)) | Ok(watcher::Event::InitApply(j)) => {
+                        r2.record(&j, at_ms)
+                    }
                     Ok(watcher::Event::InitDone) => {
                         let _ = ready_tx.send(true);
                     }
@@ -374,7 +468,9 @@ impl Recorder {
     }
 
     fn record(&self, j: &Job, at_ms: i64) {
-        let Some(run) = j.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)) else { return };
+        let Some(run) = j.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL)) else {
+            return;
+        };
         let key = format!(
             "{}/{}",
             j.metadata.namespace.as_deref().unwrap_or(""),
@@ -388,11 +484,19 @@ impl Recorder {
             .and_then(|s| s.parse::<jiff::Timestamp>().ok())
             .map(|t| t.as_millisecond());
         let mut m = self.seen.lock().unwrap();
-        m.entry(run.clone()).or_default().entry(key).or_insert(Seen { at_ms, slot_ms });
+        m.entry(run.clone())
+            .or_default()
+            .entry(key)
+            .or_insert(Seen { at_ms, slot_ms });
     }
 
     fn snapshot(&self, run: &str) -> Vec<Seen> {
-        self.seen.lock().unwrap().get(run).map(|m| m.values().copied().collect()).unwrap_or_default()
+        self.seen
+            .lock()
+            .unwrap()
+            .get(run)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default()
     }
 
     fn count_slot(&self, run: &str, slot: i64) -> usize {
@@ -500,11 +604,19 @@ async fn cleanup(client: &Client) -> Result<()> {
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    log(format!("cleanup done in {:.1} s", t.elapsed().as_secs_f64()));
+    log(format!(
+        "cleanup done in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
-async fn create_cronjobs(client: &Client, n: usize, run: &str, schedule: &str) -> Result<Vec<(String, String, String)>> {
+async fn create_cronjobs(
+    client: &Client,
+    n: usize,
+    run: &str,
+    schedule: &str,
+) -> Result<Vec<(String, String, String)>> {
     let t = Instant::now();
     let out: Vec<(String, String, String)> = futures::stream::iter(0..n)
         .map(|i| {
@@ -512,14 +624,24 @@ async fn create_cronjobs(client: &Client, n: usize, run: &str, schedule: &str) -
             async move {
                 let cj = cronjob(i, run, schedule)?;
                 let api: Api<CronJob> = Api::namespaced(client, &ns_name(i));
-                let created = with_retry("create cronjob", || async { api.create(&PostParams::default(), &cj).await }).await?;
-                anyhow::Ok((ns_name(i), format!("cj-{i}"), created.metadata.uid.unwrap_or_default()))
+                let created = with_retry("create cronjob", || async {
+                    api.create(&PostParams::default(), &cj).await
+                })
+                .await?;
+                anyhow::Ok((
+                    ns_name(i),
+                    format!("cj-{i}"),
+                    created.metadata.uid.unwrap_or_default(),
+                ))
             }
         })
         .buffer_unordered(CREATE_CONCURRENCY)
         .try_collect()
         .await?;
-    log(format!("created {n} CronJobs in {:.1} s", t.elapsed().as_secs_f64()));
+    log(format!(
+        "created {n} CronJobs in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
     Ok(out)
 }
 
@@ -537,7 +659,10 @@ impl Results {
         if let Some(d) = self.path.parent() {
             std::fs::create_dir_all(d)?;
         }
-        std::fs::write(&self.path, serde_json::to_string_pretty(&json!({"rows": self.rows}))?)?;
+        std::fs::write(
+            &self.path,
+            serde_json::to_string_pretty(&json!({"rows": self.rows}))?,
+        )?;
         Ok(())
     }
 }
@@ -619,7 +744,10 @@ async fn wait_minute_start() {
             return;
         }
         let next = now_ms() - s + if s < 1_000 { 1_000 } else { 61_000 };
-        log(format!("waiting {:.1} s for the start of a minute", (next - now_ms()) as f64 / 1000.0));
+        log(format!(
+            "waiting {:.1} s for the start of a minute",
+            (next - now_ms()) as f64 / 1000.0
+        ));
         wait_until_ms(next).await;
     }
 }
@@ -642,8 +770,12 @@ async fn raw_capacity(client: &Client, rec: &Recorder, n: usize, res: &mut Resul
         .map(|j| {
             let client = client.clone();
             async move {
-                let api: Api<Job> = Api::namespaced(client, j.metadata.namespace.as_deref().unwrap());
-                with_retry("create job", || async { api.create(&PostParams::default(), &j).await }).await
+                let api: Api<Job> =
+                    Api::namespaced(client, j.metadata.namespace.as_deref().unwrap());
+                with_retry("create job", || async {
+                    api.create(&PostParams::default(), &j).await
+                })
+                .await
             }
         })
         .buffer_unordered(CREATE_CONCURRENCY)
@@ -686,7 +818,10 @@ async fn latency(
     let ready_at = now_ms();
     let mut note = String::new();
     if ready_at - minute0 > 45_000 {
-        note = format!("setup ended {} ms after the minute start (late)", ready_at - minute0);
+        note = format!(
+            "setup ended {} ms after the minute start (late)",
+            ready_at - minute0
+        );
         log(&note);
     }
     let window_ms = 55_000;
@@ -702,24 +837,47 @@ async fn latency(
         while rec.count_slot(&run, slot) < n && now_ms() < slot + window_ms {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let seen: Vec<Seen> = rec.snapshot(&run).into_iter().filter(|s| s.slot_ms == Some(slot)).collect();
+        let seen: Vec<Seen> = rec
+            .snapshot(&run)
+            .into_iter()
+            .filter(|s| s.slot_ms == Some(slot))
+            .collect();
         seen_total += seen.len();
         lat.extend(seen.iter().map(|s| s.at_ms - slot));
         let last = seen.iter().map(|s| s.at_ms - slot).max().unwrap_or(-1);
-        log(format!("{} N={n} slot {}: {}/{n} Jobs, last at +{last} ms", c.name, b + 1, seen.len()));
+        log(format!(
+            "{} N={n} slot {}: {}/{n} Jobs, last at +{last} ms",
+            c.name,
+            b + 1,
+            seen.len()
+        ));
         if seen.len() < n {
             complete = false;
             all_ms.push(-1);
-            log("not all Jobs within the window: the next boundary would start with a backlog, skipping it");
+            log(
+                "not all Jobs within the window: the next boundary would start with a backlog, skipping it",
+            );
             break;
         }
         all_ms.push(last);
     }
     stop(r).await;
-    let unannotated = rec.snapshot(&run).iter().filter(|s| s.slot_ms.is_none()).count();
+    let unannotated = rec
+        .snapshot(&run)
+        .iter()
+        .filter(|s| s.slot_ms.is_none())
+        .count();
     lat.sort();
-    let worst_all = if complete { *all_ms.iter().max().unwrap_or(&-1) } else { -1 };
-    let burst = if complete && worst_all > 0 { Some(n as f64 / (worst_all as f64 / 1000.0)) } else { None };
+    let worst_all = if complete {
+        *all_ms.iter().max().unwrap_or(&-1)
+    } else {
+        -1
+    };
+    let burst = if complete && worst_all > 0 {
+        Some(n as f64 / (worst_all as f64 / 1000.0))
+    } else {
+        None
+    };
     res.push(json!({
         "workload": "latency", "k8s_version": K8S_VERSION, "contender": c.name, "n": n,
         "boundaries": slots.len(), "jobs_expected": n * slots.len(), "jobs_seen": seen_total,
@@ -744,7 +902,10 @@ async fn steady_setup(client: &Client, n: usize) -> Result<String> {
     let cjs = create_cronjobs(client, n, &run, &schedule).await?;
     let t = Instant::now();
     let base = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(4);
-    let ts = |h: i64, s: i64| (base + jiff::SignedDuration::from_hours(h) + jiff::SignedDuration::from_secs(s)).to_string();
+    let ts = |h: i64, s: i64| {
+        (base + jiff::SignedDuration::from_hours(h) + jiff::SignedDuration::from_secs(s))
+            .to_string()
+    };
     let items: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..3).map(move |k| (i, k))).collect();
     let run2 = run.clone();
     futures::stream::iter(items)
@@ -790,22 +951,36 @@ async fn steady_setup(client: &Client, n: usize) -> Result<String> {
     futures::stream::iter(cjs)
         .map(|(ns, name, _)| {
             let client = client.clone();
-            let st = json!({"status": {"lastScheduleTime": last_sched, "lastSuccessfulTime": last_ok}});
+            let st =
+                json!({"status": {"lastScheduleTime": last_sched, "lastSuccessfulTime": last_ok}});
             async move {
                 let api: Api<CronJob> = Api::namespaced(client, &ns);
-                with_retry("cronjob status", || async { api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&st)).await })
-                    .await?;
+                with_retry("cronjob status", || async {
+                    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&st))
+                        .await
+                })
+                .await?;
                 anyhow::Ok(())
             }
         })
         .buffer_unordered(CREATE_CONCURRENCY)
         .try_collect::<Vec<_>>()
         .await?;
-    log(format!("{} finished Jobs and CronJob status in {:.1} s (schedule `{schedule}`)", 3 * n, t.elapsed().as_secs_f64()));
+    log(format!(
+        "{} finished Jobs and CronJob status in {:.1} s (schedule `{schedule}`)",
+        3 * n,
+        t.elapsed().as_secs_f64()
+    ));
     Ok(run)
 }
 
-async fn steady(opts: &Opts, m: &Metrics, c: Option<&Contender>, n: usize, res: &mut Results) -> Result<()> {
+async fn steady(
+    opts: &Opts,
+    m: &Metrics,
+    c: Option<&Contender>,
+    n: usize,
+    res: &mut Results,
+) -> Result<()> {
     let Some(c) = c else {
         // Baseline: the same window with no contender.
         let a = m.apiserver().await?;
@@ -873,21 +1048,44 @@ async fn main() -> Result<()> {
     let opts = parse_opts()?;
     let kc = kube::config::Kubeconfig::read_from(&opts.kubeconfig)?;
     let mut admin_cfg = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    if !admin_cfg.cluster_url.host().is_some_and(|h| h == "127.0.0.1" || h == "localhost") {
-        bail!("refusing to run against {}: the bench only talks to 127.0.0.1", admin_cfg.cluster_url);
+    if !admin_cfg
+        .cluster_url
+        .host()
+        .is_some_and(|h| h == "127.0.0.1" || h == "localhost")
+    {
+        bail!(
+            "refusing to run against {}: the bench only talks to 127.0.0.1",
+            admin_cfg.cluster_url
+        );
     }
     admin_cfg.read_timeout = Some(Duration::from_secs(120));
     let client = Client::try_from(admin_cfg.clone())?;
-    let contenders: Vec<Contender> = opts.contenders.iter().map(|n| contender(&opts, n)).collect::<Result<_>>()?;
-    let mut res = Results { path: opts.out.clone(), rows: Vec::new() };
+    let contenders: Vec<Contender> = opts
+        .contenders
+        .iter()
+        .map(|n| contender(&opts, n))
+        .collect::<Result<_>>()?;
+    let mut res = Results {
+        path: opts.out.clone(),
+        rows: Vec::new(),
+    };
     log(format!(
         "quick={} N={:?} boundaries={} steady={} idle={} s workloads={:?} contenders={:?}",
-        opts.quick, opts.ns, opts.boundaries, opts.steady_cronjobs, opts.idle_secs, opts.workloads, opts.contenders
+        opts.quick,
+        opts.ns,
+        opts.boundaries,
+        opts.steady_cronjobs,
+        opts.idle_secs,
+        opts.workloads,
+        opts.contenders
     ));
     ensure_namespaces(&client).await?;
     let (rec, mut ready) = Recorder::spawn(client.clone());
     ready.wait_for(|r| *r).await?;
-    let m = Metrics { api: client.clone(), admin_cfg };
+    let m = Metrics {
+        api: client.clone(),
+        admin_cfg,
+    };
     let wl = |w: &str| opts.workloads.iter().any(|x| x == w);
 
     let mut raw: HashMap<usize, f64> = HashMap::new();
