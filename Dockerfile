@@ -20,8 +20,13 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
 
 # Dependency layer: build every dependency against placeholder sources, so
 # this layer is reused for as long as Cargo.toml and Cargo.lock do not change.
+# bench/ (the `make bench` driver) is a workspace member that the image does
+# not build: only its manifest and a placeholder are needed to load the
+# workspace (cargo build builds the default member, kronjob).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+COPY bench/Cargo.toml bench/Cargo.toml
+RUN mkdir -p src bench/src \
+ && echo 'fn main() {}' > bench/src/main.rs \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
  && cargo build --release --locked \

@@ -41,6 +41,10 @@ test: ## Everything CI runs: chart checks, unit, differential, integration and e
 	hack/build-tools.sh
 	hack/with-cluster.sh hack/test-suite.sh
 
+.PHONY: bench
+bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~40 min; BENCH_QUICK=1 for a short run). Not part of `make test`
+	hack/bench.sh $(if $(filter 1,$(BENCH_QUICK)),--quick,)
+
 .PHONY: tools
 tools: ## Build helm and kubeconform into ~/.cache/kronjob (skipped when present)
 	hack/build-tools.sh

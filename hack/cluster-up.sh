@@ -10,6 +10,10 @@
 #   KRONJOB_CACHE             cache root of the built binaries (default ~/.cache/kronjob)
 #   KRONJOB_FAKE_NODES        number of kwok nodes (default 2)
 #   KRONJOB_CLUSTER_TIMEOUT   seconds to wait for each readiness step (default 90)
+#   KRONJOB_KCM_CONTROLLERS   --controllers of the controller-manager (default
+#                             '*,-cronjob-controller'; `make bench` runs without
+#                             the job controller). A running cluster is reused
+#                             only if it was started with the same list.
 set -euo pipefail
 # shellcheck source=hack/cluster-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
@@ -18,6 +22,7 @@ trap 'log "ERROR: hack/cluster-up.sh failed at line $LINENO; logs in $LOGS; hack
 
 NODES="${KRONJOB_FAKE_NODES:-2}"
 TIMEOUT="${KRONJOB_CLUSTER_TIMEOUT:-90}"
+KCM_CONTROLLERS="${KRONJOB_KCM_CONTROLLERS:-*,-cronjob-controller}"
 start=$SECONDS
 
 take_lock
@@ -34,6 +39,7 @@ healthy() {
   # shellcheck source=/dev/null
   source "$STATE/ports.env"
   local c
+  [[ "$(cat "$STATE/kcm-controllers" 2>/dev/null || echo '*,-cronjob-controller')" == "$KCM_CONTROLLERS" ]] || return 1
   for c in "${COMPONENTS[@]}"; do component_pid "$c" >/dev/null || return 1; done
   [[ "$(admin_curl /readyz 2>/dev/null)" == ok ]] || return 1
   nodes_ready
@@ -221,12 +227,13 @@ api_ready() { alive kube-apiserver; [[ "$(admin_curl /readyz 2>/dev/null)" == ok
 wait_until "kube-apiserver ready (https://127.0.0.1:$API_PORT)" api_ready
 write_kubeconfig "$KUBECONFIG_OUT" admin
 
+printf '%s\n' "$KCM_CONTROLLERS" > "$STATE/kcm-controllers"
 launch kube-controller-manager \
   --kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
   --authentication-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
   --authorization-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
-  --controllers='*,-cronjob-controller' \
+  --controllers="$KCM_CONTROLLERS" \
   --use-service-account-credentials=true \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Render target/bench/results.json (written by `make bench`) as the Markdown tables of docs/benchmarks.md."""
+import json
+import sys
+
+rows = json.load(open(sys.argv[1] if len(sys.argv) > 1 else "target/bench/results.json"))["rows"]
+raw = {r["n"]: r for r in rows if r["workload"] == "raw"}
+
+
+def v(x, fmt="{:.0f}"):
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x
+    return fmt.format(x)
+
+
+print("### Raw ceiling (driver, 128 creates in flight)\n")
+print("| k8s | N | Jobs seen | all in (ms) | Jobs/s |")
+print("| --- | ---: | ---: | ---: | ---: |")
+for n, r in sorted(raw.items()):
+    print(f"| {r['k8s_version']} | {n} | {r['jobs_seen']} | {r['all_exist_ms']} | {v(r['jobs_per_s'])} |")
+
+print("\n### Schedule latency (`* * * * *`, all N firing at the same minute boundary)\n")
+print("| k8s | N | contender | boundaries | Jobs seen / expected | p50 (ms) | p99 (ms) | max (ms) | all in (ms) | burst Jobs/s | of raw |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in rows:
+    if r["workload"] != "latency":
+        continue
+    frac = r.get("fraction_of_raw")
+    print(
+        f"| {r['k8s_version']} | {r['n']} | {r['contender']} | {r['boundaries']} | {r['jobs_seen']} / {r['jobs_expected']} | "
+        f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['all_exist_ms']} | {v(r.get('burst_jobs_per_s'))} | "
+        f"{v(frac * 100 if frac is not None else None, '{:.0f} %')} |"
+    )
+
+print("\n### Steady state (5000 CronJobs an hour from their slot, 15000 finished Jobs) and start-up\n")
+print("| k8s | N | contender | start-up (ms) | RSS peak / end (MiB) | CPU idle (s) | CPU (% of a core) | idle requests (non-watch, batch+events) | watches re-opened | other control-plane requests |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in rows:
+    if r["workload"] == "steady-baseline":
+        print(f"| {r['k8s_version']} | {r['n']} | (none: baseline, {r['idle_s']} s) | — | — | — | — | {v(r['idle_requests'])} | {v(r['idle_watch_requests'])} | {v(r['idle_requests_all_resources'])} |")
+    elif r["workload"] == "steady":
+        print(
+            f"| {r['k8s_version']} | {r['n']} | {r['contender']} | {v(r['startup_ms'])} | "
+            f"{r['rss_peak_kib'] / 1024:.0f} / {r['rss_end_kib'] / 1024:.0f} | {r['cpu_s']:.2f} | {r['cpu_pct_core']:.2f} | "
+            f"{v(r['idle_requests'])} | {v(r['idle_watch_requests'])} | {v(r['idle_requests_all_resources'])} |"
+        )
+
+print("\n### Exact commands\n")
+seen = set()
+for r in rows:
+    c = r.get("contender")
+    if c and c not in seen:
+        seen.add(c)
+        print(f"* `{c}`: `{r['command']}`")
