@@ -9,8 +9,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::Api;
 use kube::api::ListParams;
-use kube::{Api, Client};
 use tokio::sync::watch;
 use tracing::{error, info};
 
@@ -169,7 +169,7 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
             (cronjob, plan)
         }
         (None, Some(name)) => {
-            let client = Client::try_default()
+            let client = crate::client::connect()
                 .await
                 .context("connecting to the cluster")?;
             let ns = args
@@ -239,7 +239,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_string())
         })
         .unwrap_or_else(|| "kronjob".into());
-    let client = Client::try_default()
+    let client = crate::client::connect()
         .await
         .context("connecting to the cluster")?;
     let metrics = Arc::new(Metrics::new());

@@ -5,6 +5,7 @@
 //! carries out their plan.
 
 pub mod cli;
+pub mod client;
 pub mod controller;
 pub mod explain;
 pub mod health;
