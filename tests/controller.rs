@@ -131,11 +131,21 @@ async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
         created.as_second() - slot.as_second() <= 1,
         "created {created}, slot {slot}"
     );
-    assert!(
-        f.kronjob
-            .counter("cronjob_controller_job_creation_skew_duration_seconds_count")
-            >= 1.0
-    );
+    wait_for(
+        "the creation skew to be observed",
+        Duration::from_secs(10),
+        || async {
+            let n = f
+                .kronjob
+                .counter("cronjob_controller_job_creation_skew_duration_seconds_count");
+            if n >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        },
+    )
+    .await;
 
     let name = job.metadata.name.clone().unwrap();
     common::wait_for_job_condition(&f.jobs, &name, "Complete", Duration::from_secs(60)).await;
@@ -194,11 +204,21 @@ async fn forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone() {
         1,
         "Forbid must not start a second Job"
     );
-    assert!(
-        f.kronjob
-            .counter_with("kronjob_slots_skipped_total", "concurrency_forbid")
-            >= 1.0
-    );
+    wait_for(
+        "the skipped slot to be counted",
+        Duration::from_secs(10),
+        || async {
+            let n = f
+                .kronjob
+                .counter_with("kronjob_slots_skipped_total", "concurrency_forbid");
+            if n >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{n}"))
+            }
+        },
+    )
+    .await;
 
     // The running Job disappears: MissingJob, and the due slot runs (its
     // name may be the same within one minute: compare UIDs).
@@ -469,17 +489,26 @@ async fn time_zone_picks_the_wall_clock_slot_and_annotates_in_that_zone() {
         "{}",
         scheduled_annotation(&job)
     );
-    let next = f.kronjob.metrics();
-    let next_gauge = sum_metric(
-        &next,
-        "kronjob_cronjob_next_schedule_time_seconds",
-        Some("cronjob=\"kolkata\""),
-    );
-    assert_eq!(
-        next_gauge as i64,
-        target + 86_400,
-        "next slot is the same wall time tomorrow"
-    );
+    // The sync that created the Job records its gauges after the status
+    // write: wait for the next slot to move to the same wall time tomorrow.
+    wait_for(
+        "the next-schedule gauge to move to tomorrow",
+        Duration::from_secs(30),
+        || async {
+            let m = f.kronjob.metrics();
+            let next = sum_metric(
+                &m,
+                "kronjob_cronjob_next_schedule_time_seconds",
+                Some("cronjob=\"kolkata\""),
+            ) as i64;
+            if next == target + 86_400 {
+                Ok(())
+            } else {
+                Err(format!("next = {next}, want {}", target + 86_400))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -269,15 +269,22 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
 
     // JSON logs: one object per line; every line inside a sync carries the
     // CronJob's namespace and name.
-    let log = k.log_text();
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    let created = lines
-        .iter()
-        .find(|l| l["message"] == "created job")
-        .expect("a 'created job' line");
+    let created = wait_for(
+        "the 'created job' log line",
+        Duration::from_secs(10),
+        || async {
+            let lines: Vec<serde_json::Value> = k
+                .log_text()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+                .collect();
+            lines
+                .into_iter()
+                .find(|l| l["message"] == "created job")
+                .ok_or("not yet")
+        },
+    )
+    .await;
     assert_eq!(created["span"]["namespace"], ns.name(), "{created}");
     assert_eq!(created["span"]["cronjob"], "scraped", "{created}");
 
