@@ -269,6 +269,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("binding {}", args.metrics_addr))?;
 
+    // Without election this replica always leads; the sender is held for
+    // the whole run so the channel stays open.
+    let mut always_leader = None;
     let (leader_rx, elector) = if args.leader_elect {
         let config = LeaderConfig {
             lease_name: args.leader_elect_lease_name.clone(),
@@ -290,7 +293,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
     } else {
         let (tx, rx) = watch::channel(true);
-        std::mem::forget(tx); // always leader; the channel never closes
+        always_leader = Some(tx);
         (rx, None)
     };
     {
@@ -341,6 +344,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let _ = http.await;
     heartbeat.abort();
+    drop(always_leader);
     info!("stopped");
     if clean {
         Ok(())
