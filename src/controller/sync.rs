@@ -181,9 +181,10 @@ async fn carry_out(
                             .await
                             .map_err(api_err("get existing job"))?;
                         let ours = planner::jobs::is_controlled_by(&existing, cronjob);
-                        let active = cronjob.status.as_ref().and_then(|s| s.active.as_ref());
-                        let listed =
-                            active.is_some_and(|a| a.iter().any(|r| r.uid == existing.uid()));
+                        let listed = planner::in_active(
+                            planner::active_refs(cronjob),
+                            planner::jobs::uid(&existing),
+                        );
                         info!(job = %job_name, ours, listed, "job already exists");
                         if ours && !listed {
                             if planner::jobs::finished(&existing).is_some() {

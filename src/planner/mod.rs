@@ -164,7 +164,7 @@ impl Plan {
             .map(|e| match e {
                 Effect::Event(ev) => ev.clone(),
                 Effect::Delete(d) => events::successful_delete(&d.name),
-                Effect::Create(c) => events::successful_create(job_name_of(&c.job)),
+                Effect::Create(c) => events::successful_create(jobs::name(&c.job)),
             })
             .collect()
     }
@@ -195,7 +195,7 @@ impl Plan {
 
 /// The status change for a Job we created (or found already created) for `slot`.
 pub fn created_delta(job: &Job, slot: Timestamp, uid: Option<String>) -> StatusDelta {
-    let name = job_name_of(job).to_string();
+    let name = jobs::name(job).to_string();
     StatusDelta {
         add_active: vec![ObjectReference {
             api_version: Some("batch/v1".into()),
@@ -211,10 +211,6 @@ pub fn created_delta(job: &Job, slot: Timestamp, uid: Option<String>) -> StatusD
     }
 }
 
-fn job_name_of(job: &Job) -> &str {
-    job.metadata.name.as_deref().unwrap_or("")
-}
-
 /// The deterministic Job name for a slot: `<cronjob>-<minutes since epoch>`.
 /// The name is the lock that keeps a slot from running twice.
 pub fn job_name(cronjob_name: &str, slot: Timestamp) -> String {
@@ -228,7 +224,8 @@ pub fn owned_jobs<'a>(cronjob: &CronJob, jobs: &'a [Job]) -> Vec<&'a Job> {
         .collect()
 }
 
-fn active_refs(cronjob: &CronJob) -> &[ObjectReference] {
+/// The CronJob's `status.active` references (empty when unset).
+pub fn active_refs(cronjob: &CronJob) -> &[ObjectReference] {
     cronjob
         .status
         .as_ref()
@@ -236,7 +233,8 @@ fn active_refs(cronjob: &CronJob) -> &[ObjectReference] {
         .unwrap_or(&[])
 }
 
-fn in_active(active: &[ObjectReference], uid: &str) -> bool {
+/// Is the Job with this UID listed in `active`?
+pub fn in_active(active: &[ObjectReference], uid: &str) -> bool {
     active.iter().any(|r| r.uid.as_deref() == Some(uid))
 }
 
