@@ -9,7 +9,7 @@
 #
 # Environment (all optional): BENCH_NS=1,100  BENCH_BOUNDARIES=2  BENCH_STEADY=5000
 #   BENCH_IDLE_SECS=60  BENCH_WORKLOADS=raw,steady,latency
-#   BENCH_CONTENDERS=kronjob,upstream-default,upstream-tuned  KEEP_CLUSTER=1
+#   BENCH_CONTENDERS=kronjob,upstream-default,upstream-tuned  KEEP_CLUSTER=1 BENCH_KEEP_OBJECTS=1
 # The table goes to stdout, progress to stderr, the rows as JSON to
 # target/bench/results.json, the contenders' logs to target/bench/logs/.
 set -euo pipefail

@@ -1109,7 +1109,11 @@ async fn main() -> Result<()> {
             }
         }
     }
-    cleanup(&client).await?;
+    // BENCH_KEEP_OBJECTS=1 leaves the last workload's objects in place, so a
+    // profiler can be pointed at a contender against them (docs/benchmarks.md).
+    if std::env::var_os("BENCH_KEEP_OBJECTS").is_none_or(|v| v != "1") {
+        cleanup(&client).await?;
+    }
     log(format!("results in {}", opts.out.display()));
     Ok(())
 }
