@@ -1,55 +1,20 @@
 //! The Job side of the controller's state: only Jobs controlled by a
-//! CronJob, stripped to the fields the planner reads, indexed by owner UID
+//! CronJob, in their compact form (`compact::CompactJob`), indexed by owner UID
 //! so a sync reads its own Jobs without scanning every Job in the cluster.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
-use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::batch::v1::Job;
+use kube::Resource;
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
-/// Reduce a Job to what the planner and the owner lookup need: identity,
-/// the controller ownerReference, deletion mark, and finished state. The
-/// pod template and managedFields (most of a Job's bytes) are dropped.
-pub fn strip_job(job: &mut Job) {
-    let meta = std::mem::take(&mut job.metadata);
-    job.metadata = ObjectMeta {
-        name: meta.name,
-        namespace: meta.namespace,
-        uid: meta.uid,
-        resource_version: meta.resource_version,
-        creation_timestamp: meta.creation_timestamp,
-        deletion_timestamp: meta.deletion_timestamp,
-        owner_references: meta.owner_references.map(|refs| {
-            refs.into_iter()
-                .filter(|r| r.controller == Some(true))
-                .collect()
-        }),
-        ..Default::default()
-    };
-    job.spec = None;
-    job.status = job.status.take().map(|s| JobStatus {
-        conditions: s.conditions.map(|cs| {
-            cs.into_iter()
-                .filter(|c| c.status == "True" && (c.type_ == "Complete" || c.type_ == "Failed"))
-                .map(|c| JobCondition {
-                    type_: c.type_,
-                    status: c.status,
-                    ..Default::default()
-                })
-                .collect()
-        }),
-        start_time: s.start_time,
-        completion_time: s.completion_time,
-        ..Default::default()
-    });
-}
+use super::compact::CompactJob;
 
 /// UID of the CronJob that controls this Job, if any.
-fn cronjob_owner(job: &Job) -> Option<&str> {
-    job.metadata
+fn cronjob_owner(job: &CompactJob) -> Option<&str> {
+    job.meta()
         .owner_references
         .iter()
         .flatten()
@@ -59,31 +24,31 @@ fn cronjob_owner(job: &Job) -> Option<&str> {
         .map(|r| r.uid.as_str())
 }
 
-fn job_key(job: &Job) -> (String, String) {
+fn job_key(job: &CompactJob) -> (String, String) {
     (
-        job.metadata.namespace.clone().unwrap_or_default(),
-        job.metadata.name.clone().unwrap_or_default(),
+        job.meta().namespace.clone().unwrap_or_default(),
+        job.meta().name.clone().unwrap_or_default(),
     )
 }
 
 #[derive(Default)]
 struct Index {
     /// owner UID -> (namespace, name) -> Job
-    by_owner: HashMap<String, HashMap<(String, String), Arc<Job>>>,
+    by_owner: HashMap<String, HashMap<(String, String), CompactJob>>,
     /// (namespace, name) -> owner UID, to move or drop a Job on update/delete.
     owner_of: HashMap<(String, String), String>,
 }
 
 impl Index {
-    fn insert(&mut self, job: Job) {
-        let key = job_key(&job);
+    fn insert(&mut self, job: &CompactJob) {
+        let key = job_key(job);
         self.remove(&key);
-        if let Some(owner) = cronjob_owner(&job).map(str::to_owned) {
+        if let Some(owner) = cronjob_owner(job).map(str::to_owned) {
             self.owner_of.insert(key.clone(), owner.clone());
             self.by_owner
                 .entry(owner)
                 .or_default()
-                .insert(key, Arc::new(job));
+                .insert(key, job.clone());
         }
     }
 
@@ -120,14 +85,14 @@ impl Default for JobCache {
 impl JobCache {
     /// Apply one watcher event. A relist is built aside and swapped in at
     /// InitDone, so readers never see a half-listed cache.
-    pub fn apply(&self, event: &Event<Job>) {
+    pub fn apply(&self, event: &Event<CompactJob>) {
         match event {
-            Event::Apply(job) => self.live.write().unwrap().insert(job.clone()),
+            Event::Apply(job) => self.live.write().unwrap().insert(job),
             Event::Delete(job) => self.live.write().unwrap().remove(&job_key(job)),
             Event::Init => *self.relist.write().unwrap() = Some(Index::default()),
             Event::InitApply(job) => {
                 if let Some(buf) = self.relist.write().unwrap().as_mut() {
-                    buf.insert(job.clone());
+                    buf.insert(job);
                 }
             }
             Event::InitDone => {
@@ -144,7 +109,7 @@ impl JobCache {
         let live = self.live.read().unwrap();
         live.by_owner
             .get(owner_uid)
-            .map(|jobs| jobs.values().map(|j| Job::clone(j)).collect())
+            .map(|jobs| jobs.values().map(CompactJob::to_job).collect())
             .unwrap_or_default()
     }
 
@@ -170,64 +135,16 @@ impl JobCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::batch::v1::JobSpec;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, OwnerReference};
+    use serde_json::json;
 
-    fn job(name: &str, owner: Option<&str>) -> Job {
-        Job {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some("ns".into()),
-                uid: Some(format!("uid-{name}")),
-                managed_fields: Some(vec![ManagedFieldsEntry::default()]),
-                labels: Some([("a".to_string(), "b".to_string())].into()),
-                owner_references: owner.map(|o| {
-                    vec![OwnerReference {
-                        api_version: "batch/v1".into(),
-                        kind: "CronJob".into(),
-                        name: "cj".into(),
-                        uid: o.into(),
-                        controller: Some(true),
-                        ..Default::default()
-                    }]
-                }),
-                ..Default::default()
-            },
-            spec: Some(JobSpec::default()),
-            status: Some(JobStatus {
-                active: Some(1),
-                conditions: Some(vec![
-                    JobCondition {
-                        type_: "SuccessCriteriaMet".into(),
-                        status: "True".into(),
-                        ..Default::default()
-                    },
-                    JobCondition {
-                        type_: "Complete".into(),
-                        status: "True".into(),
-                        message: Some("long".into()),
-                        ..Default::default()
-                    },
-                ]),
-                ..Default::default()
-            }),
-        }
-    }
-
-    #[test]
-    fn strip_keeps_only_what_the_planner_reads() {
-        let mut j = job("a", Some("o1"));
-        strip_job(&mut j);
-        assert!(j.spec.is_none());
-        assert!(j.metadata.managed_fields.is_none() && j.metadata.labels.is_none());
-        let conds = j.status.as_ref().unwrap().conditions.as_ref().unwrap();
-        assert_eq!(conds.len(), 1);
-        assert_eq!(conds[0].type_, "Complete");
-        assert!(conds[0].message.is_none());
-        assert_eq!(
-            crate::planner::jobs::finished(&j),
-            Some(crate::planner::Finished::Complete)
-        );
+    fn job(name: &str, owner: Option<&str>) -> CompactJob {
+        let owners = owner.map(|o| {
+            json!([{"apiVersion": "batch/v1", "kind": "CronJob", "name": "cj", "uid": o, "controller": true}])
+        });
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "ownerReferences": owners},
+        }))
+        .unwrap()
     }
 
     #[test]

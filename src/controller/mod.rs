@@ -3,6 +3,7 @@
 //! requeues it for exactly that slot. No polling, no periodic relist.
 
 pub mod api_errors;
+pub mod compact;
 pub mod job_cache;
 pub mod sync;
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt, TryStreamExt, future};
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::batch::v1::CronJob;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
@@ -26,6 +27,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::planner::{EventType, PlannedEvent};
+use compact::{CompactCronJob, CompactJob};
 use job_cache::JobCache;
 use sync::SyncError;
 
@@ -55,7 +57,7 @@ pub struct Shared {
     /// Spec-problem warnings already reported, per CronJob UID and generation.
     reported: Mutex<HashMap<String, ReportedWarnings>>,
     /// Consecutive failures per CronJob, for the retry backoff.
-    failures: Mutex<HashMap<ObjectRef<CronJob>, u32>>,
+    failures: Mutex<HashMap<ObjectRef<CompactCronJob>, u32>>,
     /// Last slot counted as missed, per CronJob UID.
     pub missed_slots: Mutex<HashMap<String, Timestamp>>,
     /// Jobs this process created and recorded in a successful status write
@@ -128,7 +130,7 @@ impl Shared {
     }
 
     /// Drop a deleted CronJob's per-CronJob series for good.
-    fn forget_cronjob(&self, cronjob: &CronJob) {
+    fn forget_cronjob(&self, cronjob: &impl Resource) {
         let mut deleted = self.deleted.lock().unwrap();
         if deleted.len() >= 100_000 {
             deleted.clear(); // UIDs are never reused; this only bounds memory
@@ -239,14 +241,15 @@ fn action_for(reason: &str) -> &'static str {
     }
 }
 
-async fn reconcile(cronjob: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, SyncError> {
+async fn reconcile(cached: Arc<CompactCronJob>, ctx: Arc<Context>) -> Result<Action, SyncError> {
     if !ctx.is_leader() {
         // A standby keeps its caches warm but acts on nothing; taking the
         // lease triggers a sync of every CronJob.
         return Ok(Action::await_change());
     }
-    let key = ObjectRef::from_obj(&*cronjob);
-    let span = info_span!("reconcile", namespace = %cronjob.namespace().unwrap_or_default(), cronjob = %cronjob.name_any());
+    let key = ObjectRef::from_obj(&*cached);
+    let span = info_span!("reconcile", namespace = %cached.namespace().unwrap_or_default(), cronjob = %cached.name_any());
+    let cronjob = cached.to_cronjob().map_err(SyncError::Decode)?;
     let started = std::time::Instant::now();
     let mut leadership = ctx.leader.clone();
     let result = tokio::select! {
@@ -277,7 +280,7 @@ async fn reconcile(cronjob: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, S
 }
 
 /// Retry a failed sync with exponential backoff: 1 s doubling to 5 min.
-fn error_policy(cronjob: Arc<CronJob>, err: &SyncError, ctx: Arc<Context>) -> Action {
+fn error_policy(cronjob: Arc<CompactCronJob>, err: &SyncError, ctx: Arc<Context>) -> Action {
     let key = ObjectRef::from_obj(&*cronjob);
     let mut failures = ctx.failures.lock().unwrap();
     let n = failures.entry(key).or_insert(0);
@@ -285,13 +288,6 @@ fn error_policy(cronjob: Arc<CronJob>, err: &SyncError, ctx: Arc<Context>) -> Ac
     let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
     warn!(namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any(), error = %err, retry_in = ?delay, "sync failed");
     Action::requeue(delay)
-}
-
-fn strip_cronjob(cj: &mut CronJob) {
-    cj.metadata.managed_fields = None;
-    if let Some(ann) = cj.metadata.annotations.as_mut() {
-        ann.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
 }
 
 /// Count watch traffic and errors for a resource, and mark its cache synced.
@@ -351,7 +347,8 @@ async fn run_scope(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = shared.client.clone();
-    let (cronjobs, jobs): (Api<CronJob>, Api<Job>) = match &scope {
+    // Both are decoded straight into their compact cached forms.
+    let (cronjobs, jobs): (Api<CompactCronJob>, Api<CompactJob>) = match &scope {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
             Api::namespaced(client, ns),
@@ -368,16 +365,14 @@ async fn run_scope(
     let metrics = shared.metrics.clone();
     let forget = {
         let shared = shared.clone();
-        move |ev: &WatchEvent<CronJob>| {
+        move |ev: &WatchEvent<CompactCronJob>| {
             if let WatchEvent::Delete(cj) = ev {
                 shared.forget_cronjob(cj);
             }
         }
     };
     let cronjob_stream = observe_watch(
-        watcher::watcher(cronjobs, watcher::Config::default())
-            .default_backoff()
-            .modify(strip_cronjob),
+        watcher::watcher(cronjobs, watcher::Config::default()).default_backoff(),
         "cronjobs",
         scope.clone(),
         metrics.clone(),
@@ -390,9 +385,7 @@ async fn run_scope(
     let job_metrics = metrics.clone();
     let job_cache = cache.clone();
     let job_stream = observe_watch(
-        watcher::watcher(jobs, watcher::Config::default())
-            .default_backoff()
-            .modify(job_cache::strip_job),
+        watcher::watcher(jobs, watcher::Config::default()).default_backoff(),
         "jobs",
         scope.clone(),
         metrics.clone(),

@@ -22,6 +22,8 @@ pub enum SyncError {
     },
     #[error("could not replace job {0}")]
     Replace(String),
+    #[error("decode cached cronjob: {0}")]
+    Decode(#[source] serde_json::Error),
 }
 
 fn api_err(action: &'static str) -> impl FnOnce(kube::Error) -> SyncError {
