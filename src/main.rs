@@ -3,6 +3,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use kronjob::cli::{self, Cli, Command};
 
+/// jemalloc keeps resident memory close to live memory under the controller's
+/// allocation pattern (Cargo.toml says why; docs/benchmarks.md measures it).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = || {
