@@ -1,5 +1,6 @@
 //! Time-zone locations with Go `time.LoadLocation` semantics.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -101,10 +102,20 @@ fn bundled_db() -> &'static TimeZoneDatabase {
     DB.get_or_init(TimeZoneDatabase::bundled)
 }
 
-/// Go's `time.LoadLocation`, against the IANA database compiled into jiff.
+/// The exact (case-sensitive) zone names of the bundled database.
+fn zone_names() -> &'static HashSet<String> {
+    static NAMES: OnceLock<HashSet<String>> = OnceLock::new();
+    NAMES.get_or_init(|| bundled_db().available().map(|n| n.to_string()).collect())
+}
+
+/// Go's `time.LoadLocation`, against the IANA database compiled into jiff,
+/// read the way Go reads a zoneinfo directory (`$ZONEINFO`,
+/// `/usr/share/zoneinfo`): names are file paths, so `America//New_York` and
+/// `./UTC` resolve, and a path through a zone file or to a directory fails
+/// with the operating system's error.
 ///
-/// Errors carry Go's text: `unknown time zone X` or
-/// `time: invalid location name`.
+/// Errors carry Go's text: `unknown time zone X`, `not a directory`,
+/// `is a directory` or `time: invalid location name`.
 pub fn load_location(name: &str) -> Result<Location, String> {
     if name.is_empty() || name == "UTC" || name == "Local" {
         return Ok(Location {
@@ -115,16 +126,48 @@ pub fn load_location(name: &str) -> Result<Location, String> {
     if name.contains("..") || name.starts_with('/') || name.starts_with('\\') {
         return Err("time: invalid location name".to_owned());
     }
-    let unknown = || format!("unknown time zone {name}");
-    // jiff's lookup ignores case; Go's (a file or zip-entry name) does not.
-    let tz = bundled_db().get(name).map_err(|_| unknown())?;
-    if tz.iana_name() != Some(name) {
-        return Err(unknown());
-    }
+    let path = resolve_zone_path(name)?;
+    // jiff's lookup ignores case; Go's (a file name) does not: `path` is an
+    // exact name from the database here.
+    let tz = bundled_db()
+        .get(&path)
+        .map_err(|_| format!("unknown time zone {name}"))?;
     Ok(Location {
         name: name.to_owned(),
         tz,
     })
+}
+
+/// Resolve `name` as a path below a zoneinfo directory holding the bundled
+/// zones: empty and `.` components vanish, a component after a zone file is
+/// `not a directory`, a directory (or a zone with a trailing `/`) cannot be
+/// read as a zone.
+fn resolve_zone_path(name: &str) -> Result<String, String> {
+    let names = zone_names();
+    let parts: Vec<&str> = name
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let wants_dir = name.ends_with('/') || name.ends_with("/.") || name == ".";
+    let mut path = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(part);
+        let last = i + 1 == parts.len();
+        if names.contains(&path) && (!last || wants_dir) {
+            return Err("not a directory".to_owned());
+        }
+    }
+    if names.contains(&path) {
+        return Ok(path);
+    }
+    let prefix = format!("{path}/");
+    if path.is_empty() || names.iter().any(|n| n.starts_with(&prefix)) {
+        return Err("is a directory".to_owned());
+    }
+    Err(format!("unknown time zone {name}"))
 }
 
 #[cfg(test)]
@@ -147,12 +190,33 @@ mod tests {
         );
         assert!(load_location("America/New_York").is_ok());
         assert!(load_location("US/Eastern").is_ok());
+        for path in [
+            "America//New_York",
+            "America/./New_York",
+            "./America/New_York",
+        ] {
+            let loc = load_location(path).unwrap();
+            assert_eq!(loc.name(), path, "Go keeps the name it was given");
+            assert_eq!(
+                loc.time_zone().iana_name(),
+                Some("America/New_York"),
+                "{path}"
+            );
+        }
         for (name, err) in [
             ("america/new_york", "unknown time zone america/new_york"),
             ("AMERICA/NEW_YORK", "unknown time zone AMERICA/NEW_YORK"),
             ("utc", "unknown time zone utc"),
             ("Mars/Olympus", "unknown time zone Mars/Olympus"),
             ("../etc/passwd", "time: invalid location name"),
+            // Go reads names as paths below a zoneinfo directory.
+            ("UTC/9-19", "not a directory"),
+            ("UTC/", "not a directory"),
+            ("America/New_York/x", "not a directory"),
+            ("America", "is a directory"),
+            ("America/", "is a directory"),
+            ("Etc", "is a directory"),
+            ("America/Nowhere", "unknown time zone America/Nowhere"),
             ("/etc/localtime", "time: invalid location name"),
         ] {
             assert_eq!(load_location(name).unwrap_err(), err, "{name}");
