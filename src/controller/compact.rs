@@ -23,6 +23,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use k8s_openapi::{NamespaceResourceScope, Resource as _};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::planner::Finished;
+
 /// A `batch/v1` CronJob as cached: metadata decoded, spec and status as JSON.
 #[derive(Clone, Debug)]
 pub struct CompactCronJob {
@@ -125,9 +127,9 @@ pub struct CompactJob {
 
 #[derive(Clone, Debug, PartialEq)]
 struct RunState {
-    /// Types of the `Complete`/`Failed` conditions with status True, in
-    /// order; `None` when the Job has no `conditions` list.
-    finished: Option<Box<[String]>>,
+    /// The first `Complete`/`Failed` condition with status True: all the
+    /// planner reads of a Job's conditions (`planner::jobs::finished`).
+    finished: Option<Finished>,
     start_time: Option<Time>,
     completion_time: Option<Time>,
 }
@@ -188,14 +190,11 @@ impl From<WireJob> for CompactJob {
             },
             status: wire.status.map(|s| {
                 Box::new(RunState {
-                    finished: s.conditions.map(|cs| {
-                        cs.into_iter()
-                            .filter(|c| {
-                                c.status == "True" && (c.type_ == "Complete" || c.type_ == "Failed")
-                            })
-                            .map(|c| c.type_)
-                            .collect()
-                    }),
+                    finished: s
+                        .conditions
+                        .iter()
+                        .flatten()
+                        .find_map(|c| Finished::from_condition(&c.type_, &c.status)),
                     start_time: s.start_time,
                     completion_time: s.completion_time,
                 })
@@ -217,15 +216,12 @@ impl CompactJob {
             metadata: self.metadata.clone(),
             spec: None,
             status: self.status.as_ref().map(|s| JobStatus {
-                conditions: s.finished.as_ref().map(|types| {
-                    types
-                        .iter()
-                        .map(|t| JobCondition {
-                            type_: t.clone(),
-                            status: "True".into(),
-                            ..Default::default()
-                        })
-                        .collect()
+                conditions: s.finished.map(|f| {
+                    vec![JobCondition {
+                        type_: f.as_str().into(),
+                        status: "True".into(),
+                        ..Default::default()
+                    }]
                 }),
                 start_time: s.start_time.clone(),
                 completion_time: s.completion_time.clone(),

@@ -21,6 +21,16 @@ impl Finished {
             Finished::Failed => "Failed",
         }
     }
+
+    /// What one Job condition says: finished only for `Complete` or
+    /// `Failed` with status True.
+    pub fn from_condition(type_: &str, status: &str) -> Option<Finished> {
+        match (type_, status) {
+            ("Complete", "True") => Some(Finished::Complete),
+            ("Failed", "True") => Some(Finished::Failed),
+            _ => None,
+        }
+    }
 }
 
 /// The first `Complete` or `Failed` condition that is True, as upstream's
@@ -29,11 +39,7 @@ pub fn finished(job: &Job) -> Option<Finished> {
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
     conditions
         .iter()
-        .find_map(|c| match (c.type_.as_str(), c.status.as_str()) {
-            ("Complete", "True") => Some(Finished::Complete),
-            ("Failed", "True") => Some(Finished::Failed),
-            _ => None,
-        })
+        .find_map(|c| Finished::from_condition(&c.type_, &c.status))
 }
 
 pub fn uid(job: &Job) -> &str {
