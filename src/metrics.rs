@@ -25,6 +25,7 @@ pub struct Metrics {
     pub jobs_created: IntCounter,
     pub jobs_deleted: IntCounterVec,
     pub job_create_errors: IntCounterVec,
+    pub events: IntCounterVec,
     pub slots_skipped: IntCounterVec,
     pub slots_missed: IntCounterVec,
     pub next_schedule_time: IntGaugeVec,
@@ -89,6 +90,11 @@ impl Metrics {
                 "kronjob_job_create_errors_total",
                 "Job creations the API server refused, by reason (invalid, namespace_terminating, other).",
                 &["reason"]
+            )),
+            events: reg!(counter_vec(
+                "kronjob_events_total",
+                "Events by outcome: created, series (a repeat counted on an existing Event), failed, dropped (queue full).",
+                &["outcome"]
             )),
             slots_skipped: reg!(counter_vec(
                 "kronjob_slots_skipped_total",

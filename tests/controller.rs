@@ -184,6 +184,40 @@ async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
     drop(f.ns);
 }
 
+/// Two slots of one CronJob: `kubectl describe` names both Jobs (an Event
+/// series keyed without the message would show the first name twice).
+#[tokio::test]
+async fn each_created_job_gets_its_own_event() {
+    let f = setup("twice").await;
+    let cj = f
+        .create(cronjob("twice", "* * * * *", TestPod::RunForever))
+        .await;
+    let jobs = f
+        .wait_jobs(&cj, 2, SLOT_WAIT + Duration::from_secs(60))
+        .await;
+    for job in &jobs {
+        let want = (
+            "Normal".to_string(),
+            "SuccessfulCreate".to_string(),
+            format!("Created job {}", job.metadata.name.as_deref().unwrap()),
+        );
+        wait_for(
+            &format!("the event {want:?}"),
+            Duration::from_secs(10),
+            || async {
+                let evs = events(&f.events, "twice").await;
+                if evs.contains(&want) {
+                    Ok(())
+                } else {
+                    Err(format!("{evs:?}"))
+                }
+            },
+        )
+        .await;
+    }
+    drop(f.ns);
+}
+
 #[tokio::test]
 async fn forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone() {
     let f = setup("forbid").await;

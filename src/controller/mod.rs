@@ -4,11 +4,11 @@
 
 pub mod api_errors;
 pub mod compact;
+pub mod event_publisher;
 pub mod job_cache;
 pub mod sync;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,17 +17,17 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::planner::{EventType, PlannedEvent};
 use compact::{CompactCronJob, CompactJob};
+use event_publisher::{EventPublisher, Reporter};
 use job_cache::JobCache;
 use sync::SyncError;
 
@@ -50,7 +50,7 @@ type ReportedWarnings = (i64, HashSet<(&'static str, String)>);
 /// State shared by every watched scope (namespace or whole cluster).
 pub struct Shared {
     pub client: Client,
-    pub recorder: Recorder,
+    events: EventPublisher,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub leader: watch::Receiver<bool>,
@@ -64,9 +64,6 @@ pub struct Shared {
     /// (UID -> when): while the CronJob cache lags behind our own write, such
     /// a Job is known to be in status.active and needs no re-read.
     own_writes: Mutex<HashMap<String, Instant>>,
-    /// Events are published off the sync path, a few at a time.
-    event_slots: Arc<Semaphore>,
-    events_in_flight: Arc<(AtomicUsize, Notify)>,
     /// UIDs of deleted CronJobs; held while their per-CronJob series are
     /// written or dropped, so a sync that finishes after the deletion cannot
     /// bring the series back.
@@ -75,8 +72,6 @@ pub struct Shared {
 
 /// How long a Job counts as recorded by our own write.
 const OWN_WRITE_MEMORY: Duration = Duration::from_secs(30);
-/// Events published at once.
-const EVENT_CONCURRENCY: usize = 16;
 
 /// What one reconcile sees: the shared state plus its scope's Job cache.
 pub struct Context {
@@ -101,10 +96,10 @@ impl Shared {
     ) -> Self {
         let reporter = Reporter {
             controller: COMPONENT.into(),
-            instance: Some(settings.instance.clone()),
+            instance: settings.instance.clone(),
         };
         Shared {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: EventPublisher::new(client.clone(), reporter, metrics.clone()),
             client,
             metrics,
             health,
@@ -113,8 +108,6 @@ impl Shared {
             failures: Mutex::default(),
             missed_slots: Mutex::default(),
             own_writes: Mutex::default(),
-            event_slots: Arc::new(Semaphore::new(EVENT_CONCURRENCY)),
-            events_in_flight: Arc::new((AtomicUsize::new(0), Notify::new())),
             deleted: Mutex::default(),
         }
     }
@@ -161,17 +154,7 @@ impl Shared {
 
     /// Wait (up to `timeout`) for Events still being published.
     pub async fn flush_events(&self, timeout: Duration) {
-        let (count, done) = &*self.events_in_flight;
-        let wait = async {
-            loop {
-                let notified = done.notified();
-                if count.load(Ordering::SeqCst) == 0 {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        let _ = tokio::time::timeout(timeout, wait).await;
+        self.events.flush(timeout).await;
     }
 
     fn is_leader(&self) -> bool {
@@ -179,9 +162,9 @@ impl Shared {
     }
 
     /// Publish an Event about the CronJob, in the background so the sync
-    /// does not wait for it. Warnings about its spec are reported once per
-    /// spec generation, not at every sync. A failure to publish is logged and
-    /// never fails the sync.
+    /// does not wait for it (`event_publisher`). Warnings about its spec are
+    /// reported once per spec generation, not at every sync. A failure to
+    /// publish is logged and never fails the sync.
     pub fn emit(&self, cronjob: &CronJob, ev: &PlannedEvent) {
         if ev.is_spec_problem() {
             let uid = cronjob.uid().unwrap_or_default();
@@ -205,39 +188,7 @@ impl Shared {
             EventType::Normal => info!(reason = ev.reason, message = %ev.message, "event"),
             EventType::Warning => warn!(reason = ev.reason, message = %ev.message, "event"),
         }
-        let kube_ev = KubeEvent {
-            type_: match ev.type_ {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
-            },
-            reason: ev.reason.into(),
-            note: Some(ev.message.clone()),
-            action: action_for(ev.reason).into(),
-            secondary: None,
-        };
-        let (recorder, reference) = (self.recorder.clone(), cronjob.object_ref(&()));
-        let (slots, in_flight) = (self.event_slots.clone(), self.events_in_flight.clone());
-        in_flight.0.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            if let Ok(_permit) = slots.acquire().await
-                && let Err(e) = recorder.publish(&kube_ev, &reference).await
-            {
-                warn!(error = %e, reason = %kube_ev.reason, "could not publish event");
-            }
-            if in_flight.0.fetch_sub(1, Ordering::SeqCst) == 1 {
-                in_flight.1.notify_waiters();
-            }
-        });
-    }
-}
-
-/// The events.k8s.io `action` that goes with each reason.
-fn action_for(reason: &str) -> &'static str {
-    match reason {
-        "SuccessfulCreate" | "FailedCreate" => "Create",
-        "SuccessfulDelete" | "FailedDelete" => "Delete",
-        "FailedGet" => "Get",
-        _ => "Sync",
+        self.events.publish(cronjob.object_ref(&()), ev);
     }
 }
 
@@ -440,3 +391,4 @@ fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
         }
     })
 }
+
