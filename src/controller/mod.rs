@@ -122,13 +122,23 @@ impl Shared {
         record(&self.metrics, [ns.as_str(), name.as_str()]);
     }
 
-    /// Drop a deleted CronJob's per-CronJob series for good.
-    fn forget_cronjob(&self, cronjob: &impl Resource) {
+    /// Drop what is kept about a deleted CronJob: its per-CronJob series
+    /// for good, its reported warnings, its last missed slot and its retry
+    /// count (a process that sees many CronJobs come and go must not keep
+    /// an entry for each).
+    fn forget_cronjob(&self, cronjob: &CompactCronJob) {
+        let uid = cronjob.uid().unwrap_or_default();
+        self.reported.lock().unwrap().remove(&uid);
+        self.missed_slots.lock().unwrap().remove(&uid);
+        self.failures
+            .lock()
+            .unwrap()
+            .remove(&ObjectRef::from_obj(cronjob));
         let mut deleted = self.deleted.lock().unwrap();
         if deleted.len() >= 100_000 {
             deleted.clear(); // UIDs are never reused; this only bounds memory
         }
-        deleted.insert(cronjob.uid().unwrap_or_default());
+        deleted.insert(uid);
         self.metrics.forget_cronjob(
             &cronjob.namespace().unwrap_or_default(),
             &cronjob.name_any(),
@@ -392,3 +402,57 @@ fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
     })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Shared state on a client that is never used (nothing listens there).
+    fn shared() -> Shared {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let settings = Settings {
+            namespaces: vec![],
+            concurrency: 1,
+            instance: "test".into(),
+        };
+        Shared::new(
+            Client::try_from(config).unwrap(),
+            &settings,
+            Arc::new(Metrics::new()),
+            Arc::new(Health::default()),
+            watch::channel(true).1,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_deleted_cronjob_leaves_nothing_behind() {
+        let shared = shared();
+        let cronjob: CompactCronJob = serde_json::from_value(json!({
+            "metadata": {"name": "gone", "namespace": "ns", "uid": "u1"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {}}
+        }))
+        .unwrap();
+        shared
+            .reported
+            .lock()
+            .unwrap()
+            .insert("u1".into(), (1, HashSet::new()));
+        shared
+            .missed_slots
+            .lock()
+            .unwrap()
+            .insert("u1".into(), Timestamp::UNIX_EPOCH);
+        shared
+            .failures
+            .lock()
+            .unwrap()
+            .insert(ObjectRef::from_obj(&cronjob), 3);
+
+        shared.forget_cronjob(&cronjob);
+
+        assert!(shared.reported.lock().unwrap().is_empty());
+        assert!(shared.missed_slots.lock().unwrap().is_empty());
+        assert!(shared.failures.lock().unwrap().is_empty());
+        assert!(shared.deleted.lock().unwrap().contains("u1"));
+    }
+}
