@@ -15,15 +15,32 @@ def v(x, fmt="{:.0f}"):
     return fmt.format(x)
 
 
+def cpu(c):
+    if not c:
+        return "—"
+    return " / ".join(f"{c[k]:.2f}" for k in ("contender", "kube-apiserver", "etcd"))
+
+
 print("### Raw ceiling (driver, 128 creates in flight)\n")
 print("| k8s | N | Jobs seen | all in (ms) | Jobs/s |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for n, r in sorted(raw.items()):
     print(f"| {r['k8s_version']} | {n} | {r['jobs_seen']} | {r['all_exist_ms']} | {v(r['jobs_per_s'])} |")
 
+writes = [r for r in rows if r["workload"] == "writes"]
+if writes or raw:
+    print("\n### What one request costs the API server (driver, 128 in flight)\n")
+    print("| k8s | request | N | requests/s | kube-apiserver CPU (ms/request) | etcd CPU (ms/request) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for n, r in sorted(raw.items()):
+        if r.get("apiserver_cpu_ms_per_request") is not None and n >= 1000:
+            print(f"| {r['k8s_version']} | POST jobs (raw) | {n} | {v(r['jobs_per_s'])} | {v(r['apiserver_cpu_ms_per_request'], '{:.2f}')} | {v(r['etcd_cpu_ms_per_request'], '{:.2f}')} |")
+    for r in writes:
+        print(f"| {r['k8s_version']} | {r['request']} | {r['n']} | {v(r['requests_per_s'])} | {v(r['apiserver_cpu_ms_per_request'], '{:.2f}')} | {v(r['etcd_cpu_ms_per_request'], '{:.2f}')} |")
+
 print("\n### Schedule latency (`* * * * *`, all N firing at the same minute boundary)\n")
-print("| k8s | N | contender | boundaries | Jobs seen / expected | p50 (ms) | p99 (ms) | max (ms) | all in (ms) | burst Jobs/s | of raw |")
-print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| k8s | N | contender | boundaries | Jobs seen / expected | p50 (ms) | p99 (ms) | max (ms) | all in (ms) | burst Jobs/s | of raw | CPU in bursts (s): contender / apiserver / etcd |")
+print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for r in rows:
     if r["workload"] != "latency":
         continue
@@ -31,7 +48,7 @@ for r in rows:
     print(
         f"| {r['k8s_version']} | {r['n']} | {r['contender']} | {r['boundaries']} | {r['jobs_seen']} / {r['jobs_expected']} | "
         f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['all_exist_ms']} | {v(r.get('burst_jobs_per_s'))} | "
-        f"{v(frac * 100 if frac is not None else None, '{:.0f} %')} |"
+        f"{v(frac * 100 if frac is not None else None, '{:.0f} %')} | {cpu(r.get('burst_cpu_s'))} |"
     )
 
 print("\n### Steady state (5000 CronJobs an hour from their slot, 15000 finished Jobs) and start-up\n")

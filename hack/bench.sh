@@ -8,8 +8,9 @@
 #   hack/bench.sh --quick    reduced run (N = 1, 100; 1 boundary; 500 steady CronJobs; 20 s idle)
 #
 # Environment (all optional): BENCH_NS=1,100  BENCH_BOUNDARIES=2  BENCH_STEADY=5000
-#   BENCH_IDLE_SECS=60  BENCH_WORKLOADS=raw,steady,latency
-#   BENCH_CONTENDERS=kronjob,upstream-default,upstream-tuned  KEEP_CLUSTER=1 BENCH_KEEP_OBJECTS=1
+#   BENCH_IDLE_SECS=60  BENCH_WORKLOADS=raw,writes,steady,latency
+#   BENCH_CONTENDERS=kronjob,upstream-default,upstream-tuned (or kronjob@PATH: another build)
+#   KEEP_CLUSTER=1 BENCH_KEEP_OBJECTS=1
 # The table goes to stdout, progress to stderr, the rows as JSON to
 # target/bench/results.json, the contenders' logs to target/bench/logs/.
 set -euo pipefail
@@ -31,5 +32,5 @@ kubeconfig=$(hack/cluster-up.sh | tail -n 1)
 
 rm -rf target/bench
 mkdir -p target/bench
-KUBECONFIG="$kubeconfig" BENCH_KCM="$BIN/kube-controller-manager" BENCH_KRONJOB="$ROOT/target/release/kronjob" \
+KUBECONFIG="$kubeconfig" BENCH_PIDS="$PIDS" BENCH_KCM="$BIN/kube-controller-manager" BENCH_KRONJOB="$ROOT/target/release/kronjob" \
   timeout --foreground 5400 target/release/kronjob-bench "$@"

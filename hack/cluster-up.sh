@@ -14,6 +14,9 @@
 #                             '*,-cronjob-controller'; `make bench` runs without
 #                             the job controller). A running cluster is reused
 #                             only if it was started with the same list.
+#   KRONJOB_APISERVER_PROFILING=1  serve the API server's /debug/pprof (to profile
+#                             it during a benchmark; docs/benchmarks.md). Not
+#                             checked when a running cluster is reused.
 set -euo pipefail
 # shellcheck source=hack/cluster-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
@@ -222,7 +225,7 @@ launch kube-apiserver \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
   --endpoint-reconciler-type=none \
-  --profiling=false
+  --profiling="$([[ "${KRONJOB_APISERVER_PROFILING:-0}" == 1 ]] && echo true || echo false)"
 api_ready() { alive kube-apiserver; [[ "$(admin_curl /readyz 2>/dev/null)" == ok ]]; }
 wait_until "kube-apiserver ready (https://127.0.0.1:$API_PORT)" api_ready
 write_kubeconfig "$KUBECONFIG_OUT" admin

@@ -4,6 +4,7 @@
 //!
 //! Workloads (see docs/benchmarks.md):
 //!   raw      - N Job creates issued by this driver with many in flight: the ceiling
+//!   writes   - API server and etcd CPU per status patch and per Event create
 //!   latency  - N CronJobs `* * * * *` firing at the same minute boundaries
 //!   steady   - 5000 CronJobs an hour from their slot and 15000 finished Jobs:
 //!              start-up time, then 60 idle seconds (RSS, CPU, API requests)
@@ -64,6 +65,9 @@ struct Opts {
     idle_secs: u64,
     workloads: Vec<String>,
     contenders: Vec<String>,
+    /// The control plane's pid files (hack/cluster-lib.sh's $PIDS), to
+    /// account the API server's and etcd's CPU during a burst.
+    pids: Option<PathBuf>,
 }
 
 fn parse_opts() -> Result<Opts> {
@@ -123,11 +127,14 @@ fn parse_opts() -> Result<Opts> {
         idle_secs: get("idle", "BENCH_IDLE_SECS")
             .map(|s| s.parse().unwrap())
             .unwrap_or(if quick { 20 } else { 60 }),
-        workloads: list(get("workloads", "BENCH_WORKLOADS").unwrap_or("raw,steady,latency".into())),
+        workloads: list(
+            get("workloads", "BENCH_WORKLOADS").unwrap_or("raw,writes,steady,latency".into()),
+        ),
         contenders: list(
             get("contenders", "BENCH_CONTENDERS")
                 .unwrap_or("kronjob,upstream-default,upstream-tuned".into()),
         ),
+        pids: get("pids", "BENCH_PIDS").map(PathBuf::from),
     })
 }
 
@@ -178,19 +185,20 @@ fn contender(opts: &Opts, name: &str) -> Result<Contender> {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
+    let kronjob = |binary: &str| Contender {
+        name: name.into(),
+        argv: vec![
+            binary.to_string(),
+            "run".into(),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{port}"),
+        ],
+        env_kubeconfig: true,
+        port,
+        upstream: false,
+    };
     Ok(match name {
-        "kronjob" => Contender {
-            name: name.into(),
-            argv: vec![
-                opts.kronjob.display().to_string(),
-                "run".into(),
-                "--metrics-addr".into(),
-                format!("127.0.0.1:{port}"),
-            ],
-            env_kubeconfig: true,
-            port,
-            upstream: false,
-        },
+        "kronjob" => kronjob(&opts.kronjob.display().to_string()),
         "upstream-default" => Contender {
             name: name.into(),
             argv: upstream(&[]),
@@ -209,6 +217,8 @@ fn contender(opts: &Opts, name: &str) -> Result<Contender> {
             port,
             upstream: true,
         },
+        // `kronjob@PATH`: another kronjob binary, to compare two builds.
+        _ if name.starts_with("kronjob@") => kronjob(&name["kronjob@".len()..]),
         _ => bail!("unknown contender {name}"),
     })
 }
@@ -222,7 +232,19 @@ struct Running {
 
 async fn start(opts: &Opts, c: &Contender, tag: &str) -> Result<Running> {
     tokio::fs::create_dir_all(&opts.logs).await?;
-    let logf = std::fs::File::create(opts.logs.join(format!("{}-{tag}.log", c.name)))?;
+    // `kronjob@PATH` contenders name a path: keep the file name flat.
+    let file_name: String = c
+        .name
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let logf = std::fs::File::create(opts.logs.join(format!("{file_name}-{tag}.log")))?;
     let mut cmd = tokio::process::Command::new(&c.argv[0]);
     cmd.args(&c.argv[1..])
         .stdin(Stdio::null())
@@ -277,6 +299,37 @@ fn proc_cpu_ticks(pid: u32) -> Option<u64> {
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?)
+}
+
+/// The pid of a control-plane component, from hack/cluster-up.sh's pid file.
+fn component_pid(opts: &Opts, name: &str) -> Option<u32> {
+    let dir = opts.pids.as_ref()?;
+    std::fs::read_to_string(dir.join(format!("{name}.pid")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// CPU ticks of the contender, the API server and etcd, read together.
+#[derive(Clone, Copy, Default)]
+struct CpuTicks([u64; 3]);
+
+impl CpuTicks {
+    fn read(pids: [Option<u32>; 3]) -> Self {
+        CpuTicks(pids.map(|p| p.and_then(proc_cpu_ticks).unwrap_or(0)))
+    }
+    /// Seconds of CPU per part between `self` and `later`, added to `acc`.
+    fn add_delta(&self, later: &CpuTicks, acc: &mut [f64; 3]) {
+        for i in 0..3 {
+            acc[i] += later.0[i].saturating_sub(self.0[i]) as f64 / 100.0;
+        }
+    }
+}
+
+/// CPU seconds per process; `first` names the client process.
+fn cpu_json(first: &str, secs: [f64; 3]) -> Value {
+    json!({first: secs[0], "kube-apiserver": secs[1], "etcd": secs[2]})
 }
 
 // ---------------------------------------------------------------- metrics
@@ -695,7 +748,7 @@ fn table_line(r: &Value) -> String {
             f(r, "command")
         ),
         "latency" => format!(
-            "| latency | {} | {} | seen {}/{} | p50 {} ms | p99 {} ms | max {} ms | all in {} ms | {} Jobs/s = {} of raw | k8s {} | `{}` |",
+            "| latency | {} | {} | seen {}/{} | p50 {} ms | p99 {} ms | max {} ms | all in {} ms | {} Jobs/s = {} of raw | burst CPU s: contender {} apiserver {} etcd {} | requests {} | k8s {} | `{}` |",
             f(r, "contender"),
             f(r, "n"),
             f(r, "jobs_seen"),
@@ -706,8 +759,21 @@ fn table_line(r: &Value) -> String {
             f(r, "all_exist_ms"),
             f(r, "burst_jobs_per_s"),
             f(r, "fraction_of_raw"),
+            f(&r["burst_cpu_s"], "contender"),
+            f(&r["burst_cpu_s"], "kube-apiserver"),
+            f(&r["burst_cpu_s"], "etcd"),
+            r["burst_requests"],
             f(r, "k8s_version"),
             f(r, "command")
+        ),
+        "writes" => format!(
+            "| writes | {} | {} | {} requests/s | apiserver {} ms CPU/request | etcd {} ms CPU/request | k8s {} |",
+            f(r, "request"),
+            f(r, "n"),
+            f(r, "requests_per_s"),
+            f(r, "apiserver_cpu_ms_per_request"),
+            f(r, "etcd_cpu_ms_per_request"),
+            f(r, "k8s_version"),
         ),
         "steady" => format!(
             "| steady | {} | {} | start-up {} ms | RSS peak {} KiB end {} KiB | CPU {} s ({} % core) | idle requests {} (watch {}) | k8s {} | `{}` |",
@@ -752,7 +818,13 @@ async fn wait_minute_start() {
     }
 }
 
-async fn raw_capacity(client: &Client, rec: &Recorder, n: usize, res: &mut Results) -> Result<f64> {
+async fn raw_capacity(
+    opts: &Opts,
+    client: &Client,
+    rec: &Recorder,
+    n: usize,
+    res: &mut Results,
+) -> Result<f64> {
     cleanup(client).await?;
     let run = format!("raw-{n}-{}", now_ms());
     let jobs: Vec<Job> = (0..n)
@@ -765,6 +837,13 @@ async fn raw_capacity(client: &Client, rec: &Recorder, n: usize, res: &mut Resul
             .unwrap()
         })
         .collect();
+    // The driver itself stands in the contender's place.
+    let pids = [
+        Some(std::process::id()),
+        component_pid(opts, "kube-apiserver"),
+        component_pid(opts, "etcd"),
+    ];
+    let cpu0 = CpuTicks::read(pids);
     let t0 = now_ms();
     futures::stream::iter(jobs)
         .map(|j| {
@@ -786,6 +865,8 @@ async fn raw_capacity(client: &Client, rec: &Recorder, n: usize, res: &mut Resul
     while rec.snapshot(&run).len() < n && now_ms() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mut cpu = [0.0; 3];
+    cpu0.add_delta(&CpuTicks::read(pids), &mut cpu);
     let seen = rec.snapshot(&run);
     let last = seen.iter().map(|s| s.at_ms).max().unwrap_or(t0);
     let all = (last - t0).max(1);
@@ -794,15 +875,102 @@ async fn raw_capacity(client: &Client, rec: &Recorder, n: usize, res: &mut Resul
         "workload": "raw", "k8s_version": K8S_VERSION, "n": n, "jobs_seen": seen.len(),
         "all_exist_ms": all, "client_done_ms": client_done, "jobs_per_s": thr,
         "concurrency": CREATE_CONCURRENCY,
+        "burst_cpu_s": cpu_json("driver", cpu),
+        "apiserver_cpu_ms_per_request": 1000.0 * cpu[1] / n as f64,
+        "etcd_cpu_ms_per_request": 1000.0 * cpu[2] / n as f64,
         "command": format!("kronjob-bench: {n} Job creates, {CREATE_CONCURRENCY} in flight, driver's own watch"),
     }))?;
     cleanup(client).await?;
     Ok(thr)
 }
 
+/// What one request of each write a CronJob controller makes per Job costs
+/// the API server and etcd in CPU: N status merge patches (kronjob's status
+/// write) and N Event creates, 128 in flight, on N CronJobs made beforehand.
+/// With `raw` (one Job create each) this bounds any controller's burst rate
+/// on this machine (docs/benchmarks.md).
+async fn write_costs(opts: &Opts, client: &Client, n: usize, res: &mut Results) -> Result<()> {
+    cleanup(client).await?;
+    let run = format!("writes-{n}-{}", now_ms());
+    let cronjobs = create_cronjobs(client, n, &run, "0 0 1 1 *").await?;
+    let slot = jiff::Timestamp::now().to_string();
+    let patches = cronjobs.iter().map(|(ns, name, uid)| {
+        let api: Api<CronJob> = Api::namespaced(client.clone(), ns);
+        let status = json!({"status": {
+            "active": [{"apiVersion": "batch/v1", "kind": "Job", "namespace": ns,
+                        "name": format!("{name}-1"), "uid": format!("{uid}-job")}],
+            "lastScheduleTime": slot,
+        }});
+        async move {
+            let patch = Patch::Merge(&status);
+            let pp = PatchParams::default();
+            with_retry("patch status", || api.patch_status(name, &pp, &patch))
+                .await
+                .map(drop)
+        }
+    });
+    measure_writes(opts, res, n, "PATCH cronjobs/status (merge)", patches).await?;
+    let events = cronjobs.iter().map(|(ns, name, uid)| {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+        let event = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}.{:x}", now_ms()), "namespace": ns},
+            "eventTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            "type": "Normal", "reason": "SuccessfulCreate", "action": "Create",
+            "note": format!("Created job {name}-1"),
+            "reportingController": "cronjob-controller", "reportingInstance": "kronjob-bench",
+            "regarding": {"apiVersion": "batch/v1", "kind": "CronJob", "namespace": ns, "name": name, "uid": uid},
+        }));
+        async move {
+            let (event, pp) = (event?, PostParams::default());
+            with_retry("create event", || api.create(&pp, &event))
+                .await
+                .map(drop)
+        }
+    });
+    measure_writes(opts, res, n, "POST events", events).await?;
+    cleanup(client).await
+}
+
+/// Runs `ops` (n requests) 128 at a time and records the API server's and
+/// etcd's CPU per request.
+async fn measure_writes<F>(
+    opts: &Opts,
+    res: &mut Results,
+    n: usize,
+    what: &str,
+    ops: impl Iterator<Item = F>,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<()>>,
+{
+    let pids = [
+        Some(std::process::id()),
+        component_pid(opts, "kube-apiserver"),
+        component_pid(opts, "etcd"),
+    ];
+    let cpu0 = CpuTicks::read(pids);
+    let t0 = Instant::now();
+    futures::stream::iter(ops)
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let mut cpu = [0.0; 3];
+    cpu0.add_delta(&CpuTicks::read(pids), &mut cpu);
+    res.push(json!({
+        "workload": "writes", "k8s_version": K8S_VERSION, "n": n, "request": what,
+        "requests_per_s": n as f64 / secs,
+        "apiserver_cpu_ms_per_request": 1000.0 * cpu[1] / n as f64,
+        "etcd_cpu_ms_per_request": 1000.0 * cpu[2] / n as f64,
+        "cpu_s": cpu_json("driver", cpu),
+        "command": format!("kronjob-bench: {n} × {what}, {CREATE_CONCURRENCY} in flight"),
+    }))
+}
+
 async fn latency(
     opts: &Opts,
     client: &Client,
+    m: &Metrics,
     rec: &Recorder,
     c: &Contender,
     n: usize,
@@ -812,7 +980,7 @@ async fn latency(
     wait_minute_start().await;
     let minute0 = now_ms() - now_ms().rem_euclid(60_000);
     cleanup(client).await?;
-    let run = format!("lat-{}-{n}-{}", c.name, now_ms());
+    let run = format!("lat-{n}-{}", now_ms());
     create_cronjobs(client, n, &run, "* * * * *").await?;
     let r = start(opts, c, &format!("latency-{n}")).await?;
     let ready_at = now_ms();
@@ -830,12 +998,30 @@ async fn latency(
     let mut seen_total = 0;
     let mut complete = true;
     let mut slots = Vec::new();
+    // What the bursts cost: CPU seconds per process and API requests, from
+    // each slot until its last Job was seen.
+    let pids = [
+        Some(r.pid),
+        component_pid(opts, "kube-apiserver"),
+        component_pid(opts, "etcd"),
+    ];
+    let mut burst_cpu = [0.0; 3];
+    let mut burst_requests: BTreeMap<String, f64> = BTreeMap::new();
     for b in 0..opts.boundaries {
         let slot = minute0 + 60_000 * (b as i64 + 1);
         slots.push(slot);
+        // Read the request counters before the slot, off the burst's path.
+        wait_until_ms(slot - 3_000).await;
+        let requests_before = m.apiserver().await?;
         wait_until_ms(slot).await;
+        let cpu_at_slot = CpuTicks::read(pids);
         while rec.count_slot(&run, slot) < n && now_ms() < slot + window_ms {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cpu_at_slot.add_delta(&CpuTicks::read(pids), &mut burst_cpu);
+        let d = req_delta(&requests_before, &m.apiserver().await?);
+        for (k, v) in d.attributable_by {
+            *burst_requests.entry(k).or_insert(0.0) += v;
         }
         let seen: Vec<Seen> = rec
             .snapshot(&run)
@@ -887,6 +1073,8 @@ async fn latency(
         "all_exist_ms_per_boundary": all_ms,
         "burst_jobs_per_s": burst, "fraction_of_raw": burst.zip(raw).map(|(b, r)| b / r),
         "jobs_without_scheduled_annotation": unannotated,
+        "burst_cpu_s": cpu_json("contender", burst_cpu),
+        "burst_requests": burst_requests,
         "note": note, "command": c.command(),
     }))?;
     Ok(())
@@ -1091,8 +1279,11 @@ async fn main() -> Result<()> {
     let mut raw: HashMap<usize, f64> = HashMap::new();
     if wl("raw") {
         for &n in &opts.ns {
-            raw.insert(n, raw_capacity(&client, &rec, n, &mut res).await?);
+            raw.insert(n, raw_capacity(&opts, &client, &rec, n, &mut res).await?);
         }
+    }
+    if wl("writes") {
+        write_costs(&opts, &client, 1000, &mut res).await?;
     }
     if wl("steady") {
         let n = opts.steady_cronjobs;
@@ -1105,7 +1296,17 @@ async fn main() -> Result<()> {
     if wl("latency") {
         for &n in &opts.ns {
             for c in &contenders {
-                latency(&opts, &client, &rec, c, n, raw.get(&n).copied(), &mut res).await?;
+                latency(
+                    &opts,
+                    &client,
+                    &m,
+                    &rec,
+                    c,
+                    n,
+                    raw.get(&n).copied(),
+                    &mut res,
+                )
+                .await?;
             }
         }
     }
