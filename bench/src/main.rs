@@ -321,8 +321,8 @@ impl CpuTicks {
     }
     /// Seconds of CPU per part between `self` and `later`, added to `acc`.
     fn add_delta(&self, later: &CpuTicks, acc: &mut [f64; 3]) {
-        for i in 0..3 {
-            acc[i] += later.0[i].saturating_sub(self.0[i]) as f64 / 100.0;
+        for ((acc, before), after) in acc.iter_mut().zip(self.0).zip(later.0) {
+            *acc += after.saturating_sub(before) as f64 / 100.0;
         }
     }
 }
@@ -969,7 +969,6 @@ where
 
 async fn latency(
     opts: &Opts,
-    client: &Client,
     m: &Metrics,
     rec: &Recorder,
     c: &Contender,
@@ -977,6 +976,7 @@ async fn latency(
     raw: Option<f64>,
     res: &mut Results,
 ) -> Result<()> {
+    let client = &m.api;
     wait_minute_start().await;
     let minute0 = now_ms() - now_ms().rem_euclid(60_000);
     cleanup(client).await?;
@@ -1296,17 +1296,7 @@ async fn main() -> Result<()> {
     if wl("latency") {
         for &n in &opts.ns {
             for c in &contenders {
-                latency(
-                    &opts,
-                    &client,
-                    &m,
-                    &rec,
-                    c,
-                    n,
-                    raw.get(&n).copied(),
-                    &mut res,
-                )
-                .await?;
+                latency(&opts, &m, &rec, c, n, raw.get(&n).copied(), &mut res).await?;
             }
         }
     }
