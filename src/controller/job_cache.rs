@@ -3,7 +3,8 @@
 //! so a sync reads its own Jobs without scanning every Job in the cluster.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::Resource;
@@ -64,11 +65,24 @@ impl Index {
     }
 }
 
+/// How long the cache remembers that the watch saw a Job deleted.
+const DELETED_MEMORY: Duration = Duration::from_secs(60);
+
+/// UIDs of Jobs the watch saw deleted lately, and when.
+#[derive(Default)]
+struct Deleted {
+    at: HashMap<String, Instant>,
+    pruned: Option<Instant>,
+}
+
 /// Jobs owned by CronJobs, fed by a Job watcher's events.
 pub struct JobCache {
     live: RwLock<Index>,
     /// A relist in progress (between Init and InitDone).
     relist: RwLock<Option<Index>>,
+    /// So that an active reference to a Job seen deleted is known gone
+    /// without asking the API server.
+    deleted: Mutex<Deleted>,
     synced: watch::Sender<bool>,
 }
 
@@ -77,6 +91,7 @@ impl Default for JobCache {
         JobCache {
             live: RwLock::default(),
             relist: RwLock::default(),
+            deleted: Mutex::default(),
             synced: watch::channel(false).0,
         }
     }
@@ -88,7 +103,10 @@ impl JobCache {
     pub fn apply(&self, event: &Event<CompactJob>) {
         match event {
             Event::Apply(job) => self.live.write().unwrap().insert(job),
-            Event::Delete(job) => self.live.write().unwrap().remove(&job_key(job)),
+            Event::Delete(job) => {
+                self.live.write().unwrap().remove(&job_key(job));
+                self.remember_deleted(job);
+            }
             Event::Init => *self.relist.write().unwrap() = Some(Index::default()),
             Event::InitApply(job) => {
                 if let Some(buf) = self.relist.write().unwrap().as_mut() {
@@ -102,6 +120,36 @@ impl JobCache {
                 self.synced.send_replace(true);
             }
         }
+    }
+
+    fn remember_deleted(&self, job: &CompactJob) {
+        let Some(uid) = job.meta().uid.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut deleted = self.deleted.lock().unwrap();
+        // Pruned at most once per memory span, not at every delete.
+        if deleted
+            .pruned
+            .is_none_or(|t| now.duration_since(t) >= DELETED_MEMORY)
+        {
+            deleted
+                .at
+                .retain(|_, at| now.duration_since(*at) < DELETED_MEMORY);
+            deleted.pruned = Some(now);
+        }
+        deleted.at.insert(uid, now);
+    }
+
+    /// Did the watch report the Job with this UID deleted in the last
+    /// minute? (UIDs are never reused, so such a Job is gone for good.)
+    pub fn deleted_lately(&self, job_uid: &str) -> bool {
+        self.deleted
+            .lock()
+            .unwrap()
+            .at
+            .get(job_uid)
+            .is_some_and(|at| at.elapsed() < DELETED_MEMORY)
     }
 
     /// The Jobs controlled by the CronJob with this UID.
@@ -159,8 +207,11 @@ mod tests {
         cache.apply(&Event::Apply(job("b", Some("o2"))));
         assert_eq!(cache.owned_by("o1").len(), 1);
         assert_eq!(cache.owned_by("o2").len(), 1);
+        assert!(!cache.deleted_lately("uid-a"));
         cache.apply(&Event::Delete(job("a", Some("o1"))));
         assert!(cache.owned_by("o1").is_empty());
+        assert!(cache.deleted_lately("uid-a"), "a deleted Job is known gone");
+        assert!(!cache.deleted_lately("uid-b"));
         // A relist replaces the contents only when complete.
         assert!(!cache.is_synced());
         cache.apply(&Event::Init);

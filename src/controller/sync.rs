@@ -77,12 +77,23 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
         }
     }
     // Active Jobs the cache does not hold: ask the API server, so a slow
-    // watch never makes a running Job look missing.
+    // watch never makes a running Job look missing. Unless the watch saw it
+    // deleted (it is gone), or we created it moments ago and recorded it
+    // ourselves (it exists: its watch event is on its way and will sync this
+    // CronJob again). In a burst of 5000 slots, a GET for one Job in five
+    // went to such Jobs.
     let mut observed = Observed::default();
     for r in &lookups.unknown_active {
         let Some(ref_uid) = r.uid.clone() else {
             continue;
         };
+        if ctx.jobs.deleted_lately(&ref_uid) {
+            observed.gone.push(ref_uid);
+            continue;
+        }
+        if ctx.recorded_by_own_write(&ref_uid) {
+            continue;
+        }
         let job_ns = r.namespace.as_deref().unwrap_or(&ns);
         let api: Api<Job> = Api::namespaced(ctx.client.clone(), job_ns);
         let found = api
