@@ -12,7 +12,13 @@
 //!   30 s (15 s to answer) find a dead connection even when only watches use
 //!   it, as client-go's HTTP/2 health check does.
 //!
-//! Both measured in docs/benchmarks.md.
+//!   Flow control uses hyper's fixed windows (2 MiB per stream, 5 MiB per
+//!   connection), not its adaptive window: that one starts at 64 KiB and
+//!   grows only as its pings measure the link, which slowed the initial
+//!   lists (15000 Jobs) enough that start-up to the 5000th sync took longer
+//!   in each of five alternating pairs.
+//!
+//! All measured in docs/benchmarks.md.
 
 use std::time::Duration;
 
@@ -49,7 +55,6 @@ pub fn from_config(config: Config) -> anyhow::Result<Client> {
     connector.set_write_timeout(config.write_timeout);
     let http_client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .http2_adaptive_window(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .http2_keep_alive_timeout(Duration::from_secs(15))
         .http2_keep_alive_while_idle(true)
