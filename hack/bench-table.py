@@ -55,7 +55,8 @@ print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---
 for r in rows:
     if r["workload"] != "latency":
         continue
-    frac = r.get("fraction_of_raw")
+    # One Job is a latency, not a throughput: no fraction of the ceiling at N = 1.
+    frac = r.get("fraction_of_raw") if r["n"] > 1 else None
     print(
         f"| {r['k8s_version']} | {r['n']} | {r['contender']} | {r['boundaries']} | {r['jobs_seen']} / {r['jobs_expected']} | "
         f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['all_exist_ms']} | {v(r.get('burst_jobs_per_s'))} | "
