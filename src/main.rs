@@ -12,10 +12,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One thread: the controller waits on the API server, it does not
-    // compute. In a burst of 1000 slots this halved its CPU time against
-    // the multi-threaded runtime (whose cross-thread wake-ups cost more than
-    // the work), leaving that CPU to the API server it shares a node with
-    // (docs/benchmarks.md, "Bursts").
+    // compute. In a burst of 1000 slots this cut its CPU time by a third
+    // against the multi-threaded runtime (whose cross-thread wake-ups cost
+    // more than the work), leaving that CPU to the API server it shares a
+    // node with (docs/benchmarks.md, "What changed since the 2026-11-22 run").
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
