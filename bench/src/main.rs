@@ -822,9 +822,9 @@ async fn wait_minute_start() {
 
 /// How the driver's raw creates reach the API server. kube's default client
 /// opens one HTTP/1.1 connection per request in flight; kronjob's client
-/// (`kronjob::client`) multiplexes them on one HTTP/2 connection, which costs
-/// the API server less per request. The ceiling is the better of the two, so
-/// that no contender is measured against a ceiling its own transport beats.
+/// (`kronjob::client`) multiplexes them on one HTTP/2 connection. Which is
+/// faster depends on N (docs/benchmarks.md), so the ceiling is the better of
+/// the two: no contender is measured against a ceiling its own transport beats.
 #[derive(Clone, Copy)]
 enum Transport {
     Http1,
@@ -921,8 +921,9 @@ async fn raw_capacity(
 
 /// What one request of each write a CronJob controller makes per Job costs
 /// the API server and etcd in CPU: N status merge patches (kronjob's status
-/// write) and N Event creates, 128 in flight over HTTP/2 (`writer`, the
-/// transport of both controllers), on N CronJobs made beforehand.
+/// write), N status PUTs (upstream's) and N Event creates, 128 in flight
+/// over HTTP/2 (`writer`, the transport of both controllers), on N CronJobs
+/// made beforehand.
 /// With `raw` (one Job create each) this bounds any controller's burst rate
 /// on this machine (docs/benchmarks.md).
 async fn write_costs(
