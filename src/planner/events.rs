@@ -39,7 +39,11 @@ impl PlannedEvent {
     pub fn is_spec_problem(&self) -> bool {
         matches!(
             self.reason,
-            "UnparseableSchedule" | "InvalidSchedule" | "UnknownTimeZone" | "UnsupportedSchedule"
+            "UnparseableSchedule"
+                | "InvalidSchedule"
+                | "UnknownTimeZone"
+                | "UnsupportedSchedule"
+                | "NameTooLong"
         )
     }
 }
@@ -110,10 +114,46 @@ pub fn unsupported_schedule(schedule: &str) -> PlannedEvent {
         ),
     )
 }
+/// Not an upstream reason: upstream relies on the API server's 52-character
+/// limit on CronJob names, which a manifest given to `explain` or another
+/// kind need not have passed.
+pub fn name_too_long(job: &str) -> PlannedEvent {
+    PlannedEvent::warning(
+        "NameTooLong",
+        format!(
+            "job name {} would be longer than {} characters: shorten the name to at most 52 characters",
+            go_quote(job),
+            super::MAX_JOB_NAME_LEN
+        ),
+    )
+}
 pub fn too_many_missed_times() -> PlannedEvent {
     PlannedEvent::warning(
         "TooManyMissedTimes",
         "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew".into(),
+    )
+}
+
+/// Not an upstream reason: an object kronjob cannot read is reported on
+/// itself and skipped (`resource` is `cronjobs` or `jobs`).
+pub fn undecodable(resource: &str, problem: &str) -> PlannedEvent {
+    let what = match resource {
+        "jobs" => "this Job's fields (each is taken as absent)",
+        _ => "this object; it is not scheduled until it changes",
+    };
+    PlannedEvent::warning(
+        "Undecodable",
+        format!("kronjob cannot read {what}: {problem}"),
+    )
+}
+/// Not an upstream reason: a sync that panicked (a bug in kronjob) failed
+/// for this object only, which is retried with backoff.
+pub fn sync_panicked(message: &str) -> PlannedEvent {
+    PlannedEvent::warning(
+        "SyncPanicked",
+        format!(
+            "kronjob hit an internal error syncing this object and retries with backoff: {message}"
+        ),
     )
 }
 

@@ -1,86 +1,81 @@
-//! Facts about Jobs that the planner reads: ownership, finished state,
-//! history order. Pure helpers over k8s-openapi types.
+//! The Jobs the planner reads and the Job it asks for: history order,
+//! upstream's naming and the Job made from a template for a slot.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 
-/// How a Job ended, from its `Complete`/`Failed` condition with status True.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Finished {
-    Complete,
-    Failed,
-}
+use crate::model::{ControllerRef, JobFacts, Scheduled};
+use crate::schedule;
 
-impl Finished {
-    /// The condition type as Kubernetes spells it (used in event messages).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Finished::Complete => "Complete",
-            Finished::Failed => "Failed",
-        }
-    }
+/// Annotation upstream puts on every Job: the slot, in the CronJob's zone.
+pub const SCHEDULED_TIMESTAMP_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
 
-    /// What one Job condition says: finished only for `Complete` or
-    /// `Failed` with status True.
-    pub fn from_condition(type_: &str, status: &str) -> Option<Finished> {
-        match (type_, status) {
-            ("Complete", "True") => Some(Finished::Complete),
-            ("Failed", "True") => Some(Finished::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// The first `Complete` or `Failed` condition that is True, as upstream's
-/// `jobutil.FinishedCondition` reads it.
-pub fn finished(job: &Job) -> Option<Finished> {
-    let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    conditions
-        .iter()
-        .find_map(|c| Finished::from_condition(&c.type_, &c.status))
-}
-
-pub fn uid(job: &Job) -> &str {
-    job.metadata.uid.as_deref().unwrap_or("")
-}
-
-pub fn name(job: &Job) -> &str {
-    job.metadata.name.as_deref().unwrap_or("")
-}
-
-/// True when the Job's controller ownerReference points at this CronJob (by UID).
-pub fn is_controlled_by(job: &Job, cronjob: &CronJob) -> bool {
-    let Some(cj_uid) = cronjob.metadata.uid.as_deref() else {
-        return false;
-    };
-    job.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true) && r.kind == "CronJob" && r.uid == cj_uid)
-}
-
-pub fn start_time(job: &Job) -> Option<Timestamp> {
-    job.status.as_ref()?.start_time.as_ref().map(|t| t.0)
-}
-
-pub fn completion_time(job: &Job) -> Option<Timestamp> {
-    job.status.as_ref()?.completion_time.as_ref().map(|t| t.0)
-}
-
-pub fn is_being_deleted(job: &Job) -> bool {
-    job.metadata.deletion_timestamp.is_some()
-}
+/// The longest Job name the API server accepts (a DNS-1123 label, as the
+/// Job's name becomes its pods' `job-name` label value).
+pub const MAX_JOB_NAME_LEN: usize = 63;
 
 /// Upstream's history order: by status.startTime ascending, Jobs without a
 /// start time last, ties broken by name.
-pub fn history_order(a: &Job, b: &Job) -> Ordering {
-    match (start_time(a), start_time(b)) {
-        (Some(x), Some(y)) => x.cmp(&y).then_with(|| name(a).cmp(name(b))),
+pub fn history_order(a: &JobFacts, b: &JobFacts) -> Ordering {
+    match (a.start_time, b.start_time) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.name.cmp(&b.name)),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
-        (None, None) => name(a).cmp(name(b)),
+        (None, None) => a.name.cmp(&b.name),
+    }
+}
+
+/// The deterministic Job name for a slot: `<name>-<minutes since epoch>`
+/// (Go's truncating division, as upstream's `getJobName`). The name is the
+/// lock that keeps a slot from running twice.
+pub fn job_name(owner_name: &str, slot: Timestamp) -> String {
+    format!("{}-{}", owner_name, slot.as_second() / 60)
+}
+
+/// A Job the planner asks to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    pub name: String,
+    pub namespace: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: BTreeMap<String, String>,
+    /// Its one controller ownerReference (with `blockOwnerDeletion`).
+    pub owner: ControllerRef,
+    /// JSON text of the Job's spec: the template's, unchanged.
+    pub spec_json: Box<str>,
+}
+
+/// The Job upstream creates for a slot: template labels and annotations, the
+/// scheduled-timestamp annotation, one controller ownerReference, the
+/// template's spec.
+pub fn job_for_slot(owner: &Scheduled, slot: Timestamp, name: &str) -> NewJob {
+    let template = &owner.spec.job_template;
+    let mut annotations = template.annotations.clone().unwrap_or_default();
+    // The annotation is in spec.timeZone if set, else UTC (a TZ= prefix in
+    // the schedule does not count, as upstream).
+    let zone = owner
+        .spec
+        .time_zone
+        .as_deref()
+        .and_then(|z| schedule::load_location(z).ok())
+        .unwrap_or_else(schedule::Location::utc);
+    annotations.insert(
+        SCHEDULED_TIMESTAMP_ANNOTATION.to_string(),
+        zone.format_rfc3339(slot),
+    );
+    NewJob {
+        name: name.to_string(),
+        namespace: owner.namespace.clone(),
+        labels: template.labels.clone(),
+        annotations,
+        owner: ControllerRef {
+            api_version: owner.kind.api_version().into(),
+            kind: owner.kind.kind().into(),
+            name: owner.name.clone(),
+            uid: owner.uid.clone(),
+        },
+        spec_json: template.spec_json.clone(),
     }
 }

@@ -1,35 +1,32 @@
-//! The per-sync decision for one CronJob, as a pure function of
-//! (CronJob, its Jobs, what live lookups confirmed, now).
+//! The per-sync decision for one scheduled object (a batch/v1 CronJob, in
+//! the planner's model), as a pure function of (object, its Jobs, what live
+//! lookups confirmed, now).
 //!
 //! The controller asks [`lookups_needed`] which facts it must confirm against
 //! the API server (active Jobs missing from the cache, unexpected Jobs), then
 //! calls [`plan`] and carries out the returned [`Plan`] in order. `kronjob
 //! explain` calls the same functions offline, so what it prints is what the
 //! controller does.
+//!
+//! Every value of the object is input from someone we do not control: the
+//! arithmetic is checked (a deadline reaching before the start of time is no
+//! deadline), and a plan costs time linear in the number of Jobs and active
+//! references, plus a sort of the finished Jobs.
 
 pub mod events;
 pub mod jobs;
 pub mod status;
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use crate::model::{ConcurrencyPolicy, Finished, JobFacts, Scheduled, Status};
 use crate::schedule::{self, Schedule};
 pub use events::{EventType, PlannedEvent};
-pub use jobs::Finished;
+pub use jobs::{MAX_JOB_NAME_LEN, NewJob, SCHEDULED_TIMESTAMP_ANNOTATION, job_for_slot, job_name};
 pub use status::StatusDelta;
-
-/// Annotation upstream puts on every Job: the slot, in the CronJob's zone.
-pub const SCHEDULED_TIMESTAMP_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
-
-/// API-server defaults, applied when a field is missing (e.g. a hand-written
-/// manifest given to `kronjob explain`).
-pub const DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT: i32 = 3;
-pub const DEFAULT_FAILED_JOBS_HISTORY_LIMIT: i32 = 1;
 
 /// Facts the controller must confirm with the API server before planning.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -67,7 +64,7 @@ pub struct JobDeletion {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobCreation {
-    pub job: Job,
+    pub job: NewJob,
     pub slot: Timestamp,
 }
 
@@ -102,6 +99,9 @@ pub enum StopReason {
     Suspended,
     UnparseableSchedule,
     InvalidSchedule,
+    /// `<name>-<minutes>` would be longer than a Job name may be (only
+    /// possible where the API server did not check the name's length).
+    NameTooLong,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,15 +164,15 @@ impl Plan {
             .map(|e| match e {
                 Effect::Event(ev) => ev.clone(),
                 Effect::Delete(d) => events::successful_delete(&d.name),
-                Effect::Create(c) => events::successful_create(jobs::name(&c.job)),
+                Effect::Create(c) => events::successful_create(&c.job.name),
             })
             .collect()
     }
 
-    /// The CronJob status after the sync if every API call succeeds. Created
-    /// Jobs get a placeholder reference (their UID is the server's to give).
-    pub fn status_if_successful(&self, cronjob: &CronJob) -> CronJobStatus {
-        let mut status = cronjob.status.clone().unwrap_or_default();
+    /// The status after the sync if every API call succeeds. Created Jobs
+    /// get a placeholder reference (their UID is the server's to give).
+    pub fn status_if_successful(&self, object: &Scheduled) -> Status {
+        let mut status = object.status.clone();
         self.delta.apply(&mut status);
         for effect in &self.effects {
             match effect {
@@ -184,7 +184,8 @@ impl Plan {
                     remove.apply(&mut status);
                 }
                 Effect::Create(c) => {
-                    created_delta(&c.job, c.slot, None).apply(&mut status);
+                    created_delta(&c.job.name, &c.job.namespace, c.slot, None, None)
+                        .apply(&mut status);
                 }
                 _ => {}
             }
@@ -193,17 +194,23 @@ impl Plan {
     }
 }
 
-/// The status change for a Job we created (or found already created) for `slot`.
-pub fn created_delta(job: &Job, slot: Timestamp, uid: Option<String>) -> StatusDelta {
-    let name = jobs::name(job).to_string();
+/// The status change for a Job we created (or found already created) for
+/// `slot`: it enters `active`, and the slot becomes `lastScheduleTime`.
+pub fn created_delta(
+    name: &str,
+    namespace: &str,
+    slot: Timestamp,
+    uid: Option<String>,
+    resource_version: Option<String>,
+) -> StatusDelta {
     StatusDelta {
         add_active: vec![ObjectReference {
             api_version: Some("batch/v1".into()),
             kind: Some("Job".into()),
-            namespace: job.metadata.namespace.clone(),
+            namespace: Some(namespace.to_string()),
             uid: Some(uid.unwrap_or_else(|| format!("planned:{name}"))),
-            resource_version: job.metadata.resource_version.clone(),
-            name: Some(name),
+            resource_version,
+            name: Some(name.to_string()),
             ..Default::default()
         }],
         last_schedule_time: Some(slot),
@@ -211,113 +218,108 @@ pub fn created_delta(job: &Job, slot: Timestamp, uid: Option<String>) -> StatusD
     }
 }
 
-/// The deterministic Job name for a slot: `<cronjob>-<minutes since epoch>`.
-/// The name is the lock that keeps a slot from running twice.
-pub fn job_name(cronjob_name: &str, slot: Timestamp) -> String {
-    format!("{}-{}", cronjob_name, slot.as_second() / 60)
+/// The Jobs this object controls (by kind and UID).
+pub fn owned_jobs<'a>(object: &Scheduled, jobs: &'a [JobFacts]) -> Vec<&'a JobFacts> {
+    jobs.iter().filter(|j| j.is_controlled_by(object)).collect()
 }
 
-/// Owned Jobs: those whose controller ownerReference is this CronJob's UID.
-pub fn owned_jobs<'a>(cronjob: &CronJob, jobs: &'a [Job]) -> Vec<&'a Job> {
-    jobs.iter()
-        .filter(|j| jobs::is_controlled_by(j, cronjob))
-        .collect()
-}
-
-/// The CronJob's `status.active` references (empty when unset).
-pub fn active_refs(cronjob: &CronJob) -> &[ObjectReference] {
-    cronjob
-        .status
-        .as_ref()
-        .and_then(|s| s.active.as_deref())
-        .unwrap_or(&[])
-}
-
-/// Is the Job with this UID listed in `active`?
-pub fn in_active(active: &[ObjectReference], uid: &str) -> bool {
-    active.iter().any(|r| r.uid.as_deref() == Some(uid))
+/// The UIDs listed in `status.active`.
+fn active_uids(active: &[ObjectReference]) -> HashSet<&str> {
+    active.iter().filter_map(|r| r.uid.as_deref()).collect()
 }
 
 /// Which live lookups [`plan`] needs before it can decide.
-pub fn lookups_needed(cronjob: &CronJob, jobs: &[Job]) -> Lookups {
-    let owned = owned_jobs(cronjob, jobs);
-    let active = active_refs(cronjob);
+pub fn lookups_needed(object: &Scheduled, jobs: &[JobFacts]) -> Lookups {
+    let owned = owned_jobs(object, jobs);
+    let owned_uids: HashSet<&str> = owned.iter().map(|j| j.uid.as_str()).collect();
+    let active = &object.status.active;
+    let listed = active_uids(active);
     Lookups {
         unknown_active: active
             .iter()
-            .filter(|r| !owned.iter().any(|j| Some(jobs::uid(j)) == r.uid.as_deref()))
+            .filter(|r| r.uid.as_deref().is_none_or(|u| !owned_uids.contains(u)))
             .cloned()
             .collect(),
         unexpected: owned
             .iter()
-            .filter(|j| jobs::finished(j).is_none() && !in_active(active, jobs::uid(j)))
-            .map(|j| jobs::name(j).to_string())
+            .filter(|j| j.finished.is_none() && !listed.contains(j.uid.as_str()))
+            .map(|j| j.name.clone())
             .collect(),
     }
 }
 
+/// The earliest instant a slot may have to still run: `now - deadline`, or
+/// None when the deadline reaches back before the start of time (no
+/// deadline, mathematically) or there is none.
+fn deadline_start(now: Timestamp, deadline_seconds: Option<i64>) -> Option<Timestamp> {
+    let d = deadline_seconds?;
+    let span = SignedDuration::new(d, 0);
+    now.checked_sub(span).ok()
+}
+
 /// The whole decision for one sync. `jobs` may hold Jobs of other owners;
-/// only those controlled by `cronjob` are considered.
-pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp) -> Plan {
-    let owned = owned_jobs(cronjob, jobs);
-    let spec = &cronjob.spec;
+/// only those controlled by `object` are considered.
+pub fn plan(object: &Scheduled, jobs: &[JobFacts], observed: &Observed, now: Timestamp) -> Plan {
+    let owned = owned_jobs(object, jobs);
+    let spec = &object.spec;
     let mut effects = Vec::new();
     let mut delta = StatusDelta::default();
-    let status = cronjob.status.clone().unwrap_or_default();
-    let original_active = active_refs(cronjob);
+    let status = &object.status;
+    let original_active = &status.active;
+    let listed = active_uids(original_active);
+    // UIDs leaving `active` in this sync.
+    let mut removed: HashSet<&str> = HashSet::new();
 
     // 1. History cleanup: runs even when suspended or being deleted. Jobs
     // already being deleted are neither counted nor deleted again.
-    let mut history_deleted: Vec<&str> = Vec::new();
+    let mut history_deleted: HashSet<&str> = HashSet::new();
     for (outcome, limit) in [
-        (
-            Finished::Complete,
-            spec.successful_jobs_history_limit
-                .unwrap_or(DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT),
-        ),
-        (
-            Finished::Failed,
-            spec.failed_jobs_history_limit
-                .unwrap_or(DEFAULT_FAILED_JOBS_HISTORY_LIMIT),
-        ),
+        (Finished::Complete, spec.successful_jobs_history_limit),
+        (Finished::Failed, spec.failed_jobs_history_limit),
     ] {
-        let mut finished: Vec<&Job> = owned
+        let mut finished: Vec<&JobFacts> = owned
             .iter()
             .copied()
-            .filter(|j| jobs::finished(j) == Some(outcome) && !jobs::is_being_deleted(j))
+            .filter(|j| j.finished == Some(outcome) && !j.being_deleted)
             .collect();
-        let excess = finished.len().saturating_sub(limit.max(0) as usize);
+        let keep = usize::try_from(limit.max(0)).unwrap_or(usize::MAX);
+        let excess = finished.len().saturating_sub(keep);
+        if excess == 0 {
+            continue;
+        }
         finished.sort_by(|a, b| jobs::history_order(a, b));
         for job in finished.into_iter().take(excess) {
-            history_deleted.push(jobs::name(job));
+            history_deleted.insert(job.name.as_str());
             effects.push(Effect::Delete(JobDeletion {
-                name: jobs::name(job).to_string(),
-                uid: job.metadata.uid.clone(),
+                name: job.name.clone(),
+                uid: Some(job.uid.clone()),
                 purpose: DeletePurpose::History,
             }));
-            if in_active(original_active, jobs::uid(job)) {
-                delta.remove_active.push(jobs::uid(job).to_string());
+            if listed.contains(job.uid.as_str()) && removed.insert(job.uid.as_str()) {
+                delta.remove_active.push(job.uid.clone());
             }
         }
     }
 
     // 2. Owned Jobs against status.active.
-    let mut last_successful = status.last_successful_time.as_ref().map(|t| t.0);
+    let mut last_successful = status.last_successful_time;
     for job in &owned {
-        let found = in_active(original_active, jobs::uid(job));
-        match jobs::finished(job) {
-            None if !found => effects.push(Effect::Event(events::unexpected_job(jobs::name(job)))),
+        let found = listed.contains(job.uid.as_str());
+        match job.finished {
+            None if !found => effects.push(Effect::Event(events::unexpected_job(&job.name))),
             None => {}
             Some(outcome) => {
-                if found && !history_deleted.contains(&jobs::name(job)) {
-                    delta.remove_active.push(jobs::uid(job).to_string());
+                if found && !history_deleted.contains(job.name.as_str()) {
+                    if removed.insert(job.uid.as_str()) {
+                        delta.remove_active.push(job.uid.clone());
+                    }
                     effects.push(Effect::Event(events::saw_completed_job(
-                        jobs::name(job),
+                        &job.name,
                         outcome.as_str(),
                     )));
                 }
                 if outcome == Finished::Complete
-                    && let Some(done) = jobs::completion_time(job)
+                    && let Some(done) = job.completion_time
                     && last_successful.is_none_or(|cur| done > cur)
                 {
                     last_successful = Some(done);
@@ -328,27 +330,25 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
     }
 
     // 3. Active references whose Job the API server confirmed gone.
+    let owned_uids: HashSet<&str> = owned.iter().map(|j| j.uid.as_str()).collect();
+    let gone: HashSet<&str> = observed.gone.iter().map(String::as_str).collect();
     for r in original_active {
         let Some(uid) = r.uid.as_deref() else {
             continue;
         };
-        if owned.iter().any(|j| jobs::uid(j) == uid) {
+        if owned_uids.contains(uid) || !gone.contains(uid) {
             continue;
         }
-        if observed.gone.iter().any(|g| g == uid) {
-            effects.push(Effect::Event(events::missing_job(
-                r.name.as_deref().unwrap_or(""),
-            )));
+        effects.push(Effect::Event(events::missing_job(
+            r.name.as_deref().unwrap_or(""),
+        )));
+        if removed.insert(uid) {
             delta.remove_active.push(uid.to_string());
         }
     }
     let active: Vec<&ObjectReference> = original_active
         .iter()
-        .filter(|r| {
-            !r.uid
-                .as_ref()
-                .is_some_and(|u| delta.remove_active.contains(u))
-        })
+        .filter(|r| r.uid.as_deref().is_none_or(|u| !removed.contains(u)))
         .collect();
 
     let stop = |effects: Vec<Effect>, delta: StatusDelta, reason| Plan {
@@ -362,8 +362,8 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
         superseded_slots: 0,
     };
 
-    // 4. Conditions that stop the CronJob until its spec changes.
-    if cronjob.metadata.deletion_timestamp.is_some() {
+    // 4. Conditions that stop the object until its spec changes.
+    if object.being_deleted {
         return stop(effects, delta, StopReason::BeingDeleted);
     }
     let time_zone = spec.time_zone.as_deref();
@@ -373,7 +373,7 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
         effects.push(Effect::Event(events::unknown_time_zone(zone, &err)));
         return stop(effects, delta, StopReason::UnknownTimeZone);
     }
-    if spec.suspend.unwrap_or(false) {
+    if spec.suspend {
         return stop(effects, delta, StopReason::Suspended);
     }
     let schedule_text = spec.schedule.as_str();
@@ -391,26 +391,25 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
             return stop(effects, delta, StopReason::UnparseableSchedule);
         }
     };
-
     // 5. Which slot is due.
-    let created = cronjob
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0)
-        .unwrap_or(now);
-    let last_scheduled = status.last_schedule_time.as_ref().map(|t| t.0);
-    let anchor = last_scheduled.unwrap_or(created);
-    let deadline = spec.starting_deadline_seconds;
-    let after = match deadline {
-        Some(d) => anchor.max(now - SignedDuration::from_secs(d)),
+    let anchor = status.last_schedule_time.or(object.created).unwrap_or(now);
+    let after = match deadline_start(now, spec.starting_deadline_seconds) {
+        Some(earliest) => anchor.max(earliest),
         None => anchor,
     };
-    let window = match sched.window(anchor, after, now) {
-        Ok(w) => w,
-        Err(schedule::NeverFires) => {
-            effects.push(Effect::Event(events::invalid_schedule(schedule_text)));
-            return stop(effects, delta, StopReason::InvalidSchedule);
+    // Nothing can be due before the anchor: a lastScheduleTime (or creation)
+    // in the future, even at the end of time, only means waiting, as
+    // upstream does; whether the schedule can fire at all is only asked
+    // of a window that is open.
+    let window = if after > now {
+        schedule::Window::EMPTY
+    } else {
+        match sched.window(anchor, after, now) {
+            Ok(w) => w,
+            Err(schedule::NeverFires) => {
+                effects.push(Effect::Event(events::invalid_schedule(schedule_text)));
+                return stop(effects, delta, StopReason::InvalidSchedule);
+            }
         }
     };
     let missed_slot = if after > anchor {
@@ -428,29 +427,30 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
         if too_many_missed {
             effects.push(Effect::Event(events::too_many_missed_times()));
         }
-        let name = job_name(cronjob.metadata.name.as_deref().unwrap_or(""), slot);
-        let handled =
-            last_scheduled == Some(slot) || active.iter().any(|r| r.name.as_deref() == Some(&name));
-        let policy = spec.concurrency_policy.as_deref().unwrap_or("Allow");
+        let name = job_name(&object.name, slot);
+        if name.len() > MAX_JOB_NAME_LEN {
+            effects.push(Effect::Event(events::name_too_long(&name)));
+            return stop(effects, delta, StopReason::NameTooLong);
+        }
+        let handled = status.last_schedule_time == Some(slot)
+            || active.iter().any(|r| r.name.as_deref() == Some(&name));
+        let policy = spec.concurrency_policy;
         if handled {
             decision = Decision::Wait;
-        } else if policy == "Forbid" && !active.is_empty() {
+        } else if policy == ConcurrencyPolicy::Forbid && !active.is_empty() {
             effects.push(Effect::Event(events::job_already_active()));
             decision = Decision::Skip {
                 slot,
                 reason: SkipReason::ConcurrencyForbid,
             };
-        } else if owned
-            .iter()
-            .any(|j| jobs::name(j) == name && jobs::finished(j).is_some())
-        {
+        } else if owned.iter().any(|j| j.name == name && j.finished.is_some()) {
             delta.last_schedule_time = Some(slot);
             decision = Decision::Skip {
                 slot,
                 reason: SkipReason::NameTaken,
             };
         } else {
-            if policy == "Replace" {
+            if policy == ConcurrencyPolicy::Replace {
                 for r in &active {
                     effects.push(Effect::Delete(JobDeletion {
                         name: r.name.clone().unwrap_or_default(),
@@ -459,7 +459,7 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
                     }));
                 }
             }
-            let job = job_for_slot(cronjob, slot, &name);
+            let job = job_for_slot(object, slot, &name);
             effects.push(Effect::Create(Box::new(JobCreation { job, slot })));
             decision = Decision::Create {
                 slot,
@@ -495,58 +495,26 @@ pub fn plan(cronjob: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp
     }
 }
 
-/// The first slot after `now` in the sequence that starts at `anchor`.
+/// How many steps [`next_slot_after`] follows a sequence that does not
+/// pass `now` at once (robfig's `Next` can step back after a fall-back
+/// transition); far more than any zone's rules need.
+const MAX_CATCH_UP_STEPS: usize = 1000;
+
+/// The first slot after `now` in the sequence that starts at `anchor`:
+/// never a time at or before `now`, so a timer can never be set in the past.
 pub fn next_slot_after(sched: &Schedule, anchor: Timestamp, now: Timestamp) -> Option<Timestamp> {
-    if anchor > now {
-        return sched.next(anchor);
-    }
-    let latest = sched.window(anchor, anchor, now).ok()?.latest;
-    sched.next(latest.unwrap_or(anchor))
-}
-
-/// The Job upstream creates for a slot: template labels and annotations, the
-/// scheduled-timestamp annotation, one controller ownerReference, the
-/// template's spec.
-pub fn job_for_slot(cronjob: &CronJob, slot: Timestamp, name: &str) -> Job {
-    let template = &cronjob.spec.job_template;
-    let template_meta = template.metadata.as_ref();
-    let mut annotations: BTreeMap<String, String> = template_meta
-        .and_then(|m| m.annotations.clone())
-        .unwrap_or_default();
-    // The annotation is in spec.timeZone if set, else UTC (a TZ= prefix in
-    // the schedule does not count, as upstream).
-    let zone = cronjob
-        .spec
-        .time_zone
-        .as_deref()
-        .and_then(|z| schedule::load_location(z).ok());
-    let stamp = match zone {
-        Some(loc) => loc.format_rfc3339(slot),
-        None => schedule::load_location("UTC")
-            .map(|l| l.format_rfc3339(slot))
-            .unwrap_or_else(|_| slot.to_string()),
+    let start = if anchor > now {
+        anchor
+    } else {
+        let latest = sched.window(anchor, anchor, now).ok()?.latest;
+        latest.unwrap_or(anchor)
     };
-    annotations.insert(SCHEDULED_TIMESTAMP_ANNOTATION.to_string(), stamp);
-    Job {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: cronjob.metadata.namespace.clone(),
-            labels: template_meta.and_then(|m| m.labels.clone()),
-            annotations: Some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "batch/v1".into(),
-                kind: "CronJob".into(),
-                name: cronjob.metadata.name.clone().unwrap_or_default(),
-                uid: cronjob.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
-            ..Default::default()
-        },
-        spec: template.spec.clone(),
-        status: None,
-    }
+    std::iter::successors(sched.next(start), |t| sched.next(*t))
+        .take(MAX_CATCH_UP_STEPS)
+        .find(|t| *t > now)
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,57 @@
 //! Table tests: one per rule of docs/compatibility.md and the behaviour spec.
 
+//!
+//! The tests build CronJobs and Jobs as k8s-openapi objects (as a user
+//! writes them) and hand them to the planner through the adapters the
+//! controller uses (`crate::objects`).
+
 use super::*;
-use k8s_openapi::api::batch::v1::{CronJobSpec, JobCondition, JobSpec, JobStatus, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{
+    CronJob, CronJobSpec, CronJobStatus, Job, JobCondition, JobSpec, JobStatus, JobTemplateSpec,
+};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+
+use crate::model::JobFacts;
+use crate::objects::{cronjob as cronjob_adapter, job::DecodedJob};
+
+/// The CronJob as the controller's adapter decodes it.
+fn model(cj: &CronJob) -> Scheduled {
+    cronjob_adapter::decode(&serde_json::to_value(cj).unwrap()).unwrap()
+}
+
+fn facts(jobs: &[Job]) -> Vec<JobFacts> {
+    jobs.iter()
+        .map(|j| {
+            let d: DecodedJob = serde_json::from_value(serde_json::to_value(j).unwrap()).unwrap();
+            assert!(d.problems.is_empty(), "{:?}", d.problems);
+            d.facts
+        })
+        .collect()
+}
+
+fn plan(cj: &CronJob, jobs: &[Job], observed: &Observed, now: Timestamp) -> Plan {
+    super::plan(&model(cj), &facts(jobs), observed, now)
+}
+
+fn lookups_needed(cj: &CronJob, jobs: &[Job]) -> Lookups {
+    super::lookups_needed(&model(cj), &facts(jobs))
+}
+
+/// The status after the sync, as the CronJob's status would read.
+fn status_after(p: &Plan, cj: &CronJob) -> CronJobStatus {
+    let s = p.status_if_successful(&model(cj));
+    CronJobStatus {
+        active: Some(s.active),
+        last_schedule_time: s.last_schedule_time.map(Time),
+        last_successful_time: s.last_successful_time.map(Time),
+    }
+}
+
+/// The Job a creation POSTs, as the API server would read it.
+fn job_of(c: &JobCreation) -> Job {
+    serde_json::from_value(crate::objects::job::manifest(&c.job).unwrap()).unwrap()
+}
 
 fn at(s: &str) -> Timestamp {
     s.parse()
@@ -113,13 +161,14 @@ fn creates_the_job_for_the_due_slot_exactly_like_upstream() {
         }
     );
     let c = p.creation().unwrap();
-    assert_eq!(c.job.metadata.name.as_deref(), Some("hello-29460120"));
-    assert_eq!(c.job.metadata.namespace.as_deref(), Some("team-a"));
-    let ann = c.job.metadata.annotations.as_ref().unwrap();
+    assert_eq!(job_of(c).metadata.name.as_deref(), Some("hello-29460120"));
+    assert_eq!(job_of(c).metadata.namespace.as_deref(), Some("team-a"));
+    let job = job_of(c);
+    let ann = job.metadata.annotations.as_ref().unwrap();
     assert_eq!(ann[SCHEDULED_TIMESTAMP_ANNOTATION], "2026-01-05T10:00:00Z");
     assert_eq!(ann["note"], "kept");
-    assert_eq!(c.job.metadata.labels.as_ref().unwrap()["app"], "hello");
-    let owner = &c.job.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(job_of(c).metadata.labels.as_ref().unwrap()["app"], "hello");
+    let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
         (
             owner.api_version.as_str(),
@@ -133,9 +182,9 @@ fn creates_the_job_for_the_due_slot_exactly_like_upstream() {
         (owner.controller, owner.block_owner_deletion),
         (Some(true), Some(true))
     );
-    assert_eq!(c.job.spec.as_ref().unwrap().backoff_limit, Some(0));
+    assert_eq!(job_of(c).spec.as_ref().unwrap().backoff_limit, Some(0));
     assert_eq!(reasons(&p), ["SuccessfulCreate"]);
-    let st = p.status_if_successful(&cj);
+    let st = status_after(&p, &cj);
     assert_eq!(st.last_schedule_time, Some(Time(slot)));
     assert_eq!(
         st.active.unwrap()[0].name.as_deref(),
@@ -207,7 +256,7 @@ fn forbid_with_an_active_job_skips_without_advancing_last_schedule_time() {
     );
     assert_eq!(reasons(&p), ["JobAlreadyActive"]);
     assert_eq!(
-        p.status_if_successful(&cj).last_schedule_time,
+        status_after(&p, &cj).last_schedule_time,
         Some(Time(at("2026-01-05T09:55:00Z")))
     );
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:05:00Z")));
@@ -262,8 +311,7 @@ fn replace_deletes_active_jobs_then_creates() {
         ("hello-29460115", DeletePurpose::Replace)
     );
     assert_eq!(reasons(&p), ["SuccessfulDelete", "SuccessfulCreate"]);
-    let active: Vec<_> = p
-        .status_if_successful(&cj)
+    let active: Vec<_> = status_after(&p, &cj)
         .active
         .unwrap()
         .into_iter()
@@ -281,7 +329,7 @@ fn allow_runs_concurrently() {
     let jobs = [job("hello-29460115", "j1", None)];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T10:00:00Z"));
     assert_eq!(reasons(&p), ["SuccessfulCreate"]);
-    assert_eq!(p.status_if_successful(&cj).active.unwrap().len(), 2);
+    assert_eq!(status_after(&p, &cj).active.unwrap().len(), 2);
 }
 
 #[test]
@@ -374,14 +422,7 @@ fn tz_in_schedule_warns_unsupported_and_uses_the_schedule_zone() {
     assert_eq!(reasons(&p), ["UnsupportedSchedule", "SuccessfulCreate"]);
     assert_eq!(p.creation().unwrap().slot, at("2026-01-05T00:00:00Z"));
     // The annotation uses spec.timeZone, as upstream does.
-    let ann = p
-        .creation()
-        .unwrap()
-        .job
-        .metadata
-        .annotations
-        .clone()
-        .unwrap();
+    let ann = job_of(p.creation().unwrap()).metadata.annotations.unwrap();
     assert_eq!(
         ann[SCHEDULED_TIMESTAMP_ANNOTATION],
         "2026-01-05T01:00:00+01:00"
@@ -398,7 +439,7 @@ fn time_zone_moves_the_slot_and_the_annotation() {
     let c = p.creation().unwrap();
     assert_eq!(c.slot, at("2026-07-02T06:30:00Z"));
     assert_eq!(
-        c.job.metadata.annotations.as_ref().unwrap()[SCHEDULED_TIMESTAMP_ANNOTATION],
+        job_of(c).metadata.annotations.as_ref().unwrap()[SCHEDULED_TIMESTAMP_ANNOTATION],
         "2026-07-02T02:30:00-04:00"
     );
     assert_eq!(p.wake_at, Some(at("2026-07-03T06:30:00Z")));
@@ -504,7 +545,7 @@ fn finished_active_jobs_leave_active_and_record_success() {
             "Saw completed job: hello-b, condition: Failed"
         ]
     );
-    let st = p.status_if_successful(&cj);
+    let st = status_after(&p, &cj);
     assert_eq!(st.active, Some(vec![]));
     assert_eq!(
         st.last_successful_time,
@@ -576,8 +617,7 @@ fn active_job_confirmed_gone_is_missing_job() {
         p.events().next().unwrap().message,
         "Active job went missing: hello-gone"
     );
-    let active: Vec<_> = p
-        .status_if_successful(&cj)
+    let active: Vec<_> = status_after(&p, &cj)
         .active
         .unwrap()
         .into_iter()
@@ -661,7 +701,7 @@ fn history_limit_zero_deletes_a_finished_active_job_without_saw_completed() {
     )];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
     assert_eq!(reasons(&p), ["SuccessfulDelete"]);
-    let st = p.status_if_successful(&cj);
+    let st = status_after(&p, &cj);
     assert_eq!(st.active, Some(vec![]));
     assert_eq!(
         st.last_successful_time,
@@ -762,7 +802,7 @@ fn sub_minute_slot_whose_name_ran_already_is_recorded_not_recreated() {
     assert!(p.creation().is_none());
     assert!(p.events().next().is_none(), "no event churn");
     assert_eq!(
-        p.status_if_successful(&cj).last_schedule_time,
+        status_after(&p, &cj).last_schedule_time,
         Some(Time(at("2026-01-05T10:00:40Z")))
     );
     assert_eq!(p.wake_at, Some(at("2026-01-05T10:01:00Z")));
@@ -776,7 +816,61 @@ fn sub_minute_slot_whose_name_ran_already_is_recorded_not_recreated() {
         at("2026-01-05T10:01:00Z"),
     );
     assert_eq!(
-        p.creation().unwrap().job.metadata.name.as_deref(),
+        job_of(p.creation().unwrap()).metadata.name.as_deref(),
         Some("hello-29460121")
     );
+}
+
+#[test]
+fn a_name_too_long_for_its_jobs_stops_with_a_warning() {
+    let mut cj = cronjob("*/5 * * * *", "2026-01-05T09:58:00Z");
+    cj.metadata.name = Some("n".repeat(60));
+    let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:00Z"));
+    assert_eq!(p.decision, Decision::Stop(StopReason::NameTooLong));
+    assert_eq!(reasons(&p), ["NameTooLong"]);
+    assert!(p.events().all(PlannedEvent::is_spec_problem));
+    assert_eq!(p.wake_at, None);
+    // 52 characters, the API server's limit, always fits.
+    cj.metadata.name = Some("n".repeat(52));
+    let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:00Z"));
+    assert!(matches!(p.decision, Decision::Create { .. }));
+}
+
+#[test]
+fn a_deadline_longer_than_the_time_since_the_epoch_is_no_deadline() {
+    for deadline in [999_999_999_999, i64::MAX] {
+        let cj = with_spec(cronjob("*/5 * * * *", "2026-01-05T09:58:00Z"), |s| {
+            s.starting_deadline_seconds = Some(deadline);
+        });
+        let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:01Z"));
+        assert!(
+            matches!(p.decision, Decision::Create { slot, .. } if slot == at("2026-01-05T10:00:00Z")),
+            "{deadline}: {:?}",
+            p.decision
+        );
+        assert_eq!(p.missed_slot, None);
+    }
+}
+
+#[test]
+fn a_last_schedule_time_at_the_end_of_time_waits_without_a_timer() {
+    let cj = with_status(cronjob("* * * * *", "2026-01-05T09:58:00Z"), |s| {
+        s.last_schedule_time = Some(Time(Timestamp::MAX));
+    });
+    let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T10:00:00Z"));
+    assert_eq!(p.decision, Decision::Wait);
+    assert_eq!(p.wake_at, None, "no slot after the end of time");
+    assert!(p.effects.is_empty());
+}
+
+#[test]
+fn extreme_instants_never_panic_nor_set_a_past_timer() {
+    for now in [Timestamp::MIN, Timestamp::MAX, Timestamp::UNIX_EPOCH] {
+        for created in [Timestamp::MIN, Timestamp::MAX, now] {
+            let mut cj = cronjob("@every 2562047h", "2026-01-05T09:58:00Z");
+            cj.metadata.creation_timestamp = Some(Time(created));
+            let p = plan(&cj, &[], &no_lookups(), now);
+            assert!(p.wake_at.is_none_or(|w| w > now), "{now} {created}: {p:?}");
+        }
+    }
 }

@@ -18,6 +18,14 @@ pub struct Window {
     pub count: u32,
 }
 
+impl Window {
+    /// No slot at all.
+    pub const EMPTY: Window = Window {
+        latest: None,
+        count: 0,
+    };
+}
+
 /// The schedule has no activation after the given instant (robfig's `Next`
 /// returns the zero time), e.g. `0 0 30 2 *`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
