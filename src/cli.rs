@@ -8,12 +8,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::Api;
 use kube::api::ListParams;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::controller::compact::{CompactCronJob, CompactJob};
 use crate::controller::{self, Settings, Shared};
 use crate::explain;
 use crate::health::Health;
@@ -176,16 +176,23 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| client.default_namespace().to_string());
-            let cronjob = Api::<CronJob>::namespaced(client.clone(), &ns)
+            let cached = Api::<CompactCronJob>::namespaced(client.clone(), &ns)
                 .get(name)
                 .await
                 .with_context(|| format!("reading CronJob {ns}/{name}"))?;
-            let jobs_api = Api::<Job>::namespaced(client, &ns);
-            let jobs = jobs_api
+            let cronjob = cached
+                .scheduled()
+                .map_err(|e| anyhow::anyhow!("CronJob {ns}/{name} cannot be read: {}", e.reason))?
+                .clone();
+            let jobs_api = Api::<CompactJob>::namespaced(client, &ns);
+            let jobs: Vec<_> = jobs_api
                 .list(&ListParams::default())
                 .await
                 .context("listing Jobs")?
-                .items;
+                .items
+                .iter()
+                .map(|j| j.facts().clone())
+                .collect();
             let lookups = planner::lookups_needed(&cronjob, &jobs);
             let mut observed = Observed::default();
             for r in &lookups.unknown_active {
@@ -245,16 +252,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     health.beat();
-    let heartbeat = {
-        let health = health.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                health.beat();
-            }
-        })
-    };
+    let heartbeat = tokio::spawn(crate::health::heartbeat(health.clone(), metrics.clone()));
 
     // Stage 1 stops the controller (which finishes in-flight syncs);
     // stage 2, once it has, releases the Lease and stops HTTP.

@@ -1,11 +1,14 @@
 //! `kronjob explain`: what one sync would do now, and why, from the same
-//! planner the controller runs. Offline (`--file`, `--jobs`) the given Jobs
-//! are the whole truth; online it reads the CronJob and its Jobs.
+//! planner the controller runs, on objects read by the same adapters.
+//! Offline (`--file`, `--jobs`) the given Jobs are the whole truth; online
+//! it reads the CronJob and its Jobs.
 
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use serde::Serialize;
 
+use crate::model::{JobFacts, Scheduled};
+use crate::objects::job::DecodedJob;
+use crate::objects::{cronjob, time};
 use crate::planner::{self, Decision, Observed, Plan, PlannedEvent, SkipReason, StopReason};
 use crate::schedule::{self, Schedule};
 
@@ -34,11 +37,11 @@ pub struct StatusReport {
 
 /// RFC3339 in UTC with whole seconds, as Kubernetes writes metav1.Time.
 pub fn rfc3339(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    time::format(t)
 }
 
 /// Plan offline: Jobs absent from `jobs` but named in status.active are gone.
-pub fn plan_offline(cronjob: &CronJob, jobs: &[Job], now: Timestamp) -> Plan {
+pub fn plan_offline(cronjob: &Scheduled, jobs: &[JobFacts], now: Timestamp) -> Plan {
     let lookups = planner::lookups_needed(cronjob, jobs);
     let observed = Observed {
         gone: lookups
@@ -50,7 +53,7 @@ pub fn plan_offline(cronjob: &CronJob, jobs: &[Job], now: Timestamp) -> Plan {
     planner::plan(cronjob, jobs, &observed, now)
 }
 
-pub fn report(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> Report {
+pub fn report(cronjob: &Scheduled, plan: &Plan, now: Timestamp) -> Report {
     let status = plan.status_if_successful(cronjob);
     let (action, scheduled_time, job_name) = match &plan.decision {
         Decision::Create { slot, job_name } => {
@@ -71,20 +74,15 @@ pub fn report(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> Report {
             .map(|w| (w.duration_since(now).as_secs_f64().max(0.0) * 1000.0).round() / 1000.0),
         next_schedule_time: plan.next_schedule_time.map(rfc3339),
         status: StatusReport {
-            active: status
-                .active
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|r| r.name)
-                .collect(),
-            last_schedule_time: status.last_schedule_time.map(|t| rfc3339(t.0)),
-            last_successful_time: status.last_successful_time.map(|t| rfc3339(t.0)),
+            active: status.active.into_iter().filter_map(|r| r.name).collect(),
+            last_schedule_time: status.last_schedule_time.map(rfc3339),
+            last_successful_time: status.last_successful_time.map(rfc3339),
         },
     }
 }
 
 /// The CronJob's schedule as the controller parses it, if it parses.
-pub fn schedule_of(cronjob: &CronJob) -> Option<Schedule> {
+pub fn schedule_of(cronjob: &Scheduled) -> Option<Schedule> {
     let effective =
         schedule::effective_spec(&cronjob.spec.schedule, cronjob.spec.time_zone.as_deref());
     Schedule::parse_standard(&effective.spec).ok()
@@ -98,14 +96,16 @@ pub fn upcoming(sched: &Schedule, first: Option<Timestamp>, n: usize) -> Vec<Tim
 }
 
 /// The plain-words explanation.
-pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
+pub fn render_text(cronjob: &Scheduled, plan: &Plan, now: Timestamp) -> String {
     use std::fmt::Write;
     let r = report(cronjob, plan, now);
     let spec = &cronjob.spec;
     let mut out = String::new();
-    let ns = cronjob.metadata.namespace.as_deref().unwrap_or("default");
-    let name = cronjob.metadata.name.as_deref().unwrap_or("");
-    let _ = writeln!(out, "CronJob {ns}/{name}");
+    let ns = match cronjob.namespace.as_str() {
+        "" => "default",
+        ns => ns,
+    };
+    let _ = writeln!(out, "{} {ns}/{}", cronjob.kind.kind(), cronjob.name);
     let _ = writeln!(
         out,
         "  schedule {:?} in time zone {}, concurrencyPolicy {}, startingDeadlineSeconds {}",
@@ -113,7 +113,7 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
         spec.time_zone
             .as_deref()
             .unwrap_or("UTC (controller default)"),
-        spec.concurrency_policy.as_deref().unwrap_or("Allow"),
+        spec.concurrency_policy.as_str(),
         spec.starting_deadline_seconds
             .map_or("unset".to_string(), |d| d.to_string()),
     );
@@ -121,9 +121,8 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
     let _ = writeln!(out);
     let last = cronjob
         .status
-        .as_ref()
-        .and_then(|s| s.last_schedule_time.as_ref())
-        .map(|t| format!("the last scheduled run at {}", rfc3339(t.0)))
+        .last_schedule_time
+        .map(|t| format!("the last scheduled run at {}", rfc3339(t)))
         .unwrap_or_else(|| "the CronJob's creation (it has never run)".to_string());
     let decision = match &plan.decision {
         Decision::Create { slot, job_name } => format!(
@@ -154,6 +153,7 @@ pub fn render_text(cronjob: &CronJob, plan: &Plan, now: Timestamp) -> String {
             StopReason::UnknownTimeZone => "STOPPED: spec.timeZone is not a time zone kronjob knows; fix it to resume.".into(),
             StopReason::UnparseableSchedule => "STOPPED: the schedule cannot be parsed; fix it to resume.".into(),
             StopReason::InvalidSchedule => "STOPPED: the schedule can never fire (e.g. February 30th); fix it to resume.".into(),
+            StopReason::NameTooLong => format!("STOPPED: the name is too long for its Jobs' names (<name>-<minutes> must fit {} characters).", planner::MAX_JOB_NAME_LEN),
         },
     };
     let _ = writeln!(out, "{decision}");
@@ -226,8 +226,8 @@ fn plural_jobs(active: &[String]) -> String {
     }
 }
 
-/// Read one CronJob from YAML or JSON.
-pub fn parse_cronjob(text: &str) -> Result<CronJob, String> {
+/// Read one CronJob from YAML or JSON, as the controller's adapter reads it.
+pub fn parse_cronjob(text: &str) -> Result<Scheduled, String> {
     let docs = yaml_documents(text)?;
     let mut docs = docs.into_iter().filter(|d| !d.is_null());
     let doc = docs.next().ok_or("the file holds no document")?;
@@ -238,11 +238,19 @@ pub fn parse_cronjob(text: &str) -> Result<CronJob, String> {
     if kind != "CronJob" {
         return Err(format!("expected kind CronJob, found {kind:?}"));
     }
-    serde_json::from_value(doc).map_err(|e| format!("not a valid batch/v1 CronJob: {e}"))
+    cronjob::decode(&doc).map_err(|e| format!("not a valid batch/v1 CronJob: {e}"))
 }
 
 /// Read Jobs from a `List`/`JobList` or a multi-document YAML stream.
-pub fn parse_jobs(text: &str) -> Result<Vec<Job>, String> {
+pub fn parse_jobs(text: &str) -> Result<Vec<JobFacts>, String> {
+    let decode = |doc: serde_json::Value| -> Result<JobFacts, String> {
+        let decoded: DecodedJob =
+            serde_json::from_value(doc).map_err(|e| format!("not a valid Job: {e}"))?;
+        match decoded.problems.first() {
+            Some(p) => Err(format!("Job {:?}: {p}", decoded.facts.name)),
+            None => Ok(decoded.facts),
+        }
+    };
     let mut jobs = Vec::new();
     for doc in yaml_documents(text)?.into_iter().filter(|d| !d.is_null()) {
         let kind = doc
@@ -251,19 +259,16 @@ pub fn parse_jobs(text: &str) -> Result<Vec<Job>, String> {
             .unwrap_or("")
             .to_string();
         if kind.ends_with("List") {
-            for item in doc
-                .get("items")
-                .and_then(|i| i.as_array())
-                .cloned()
-                .unwrap_or_default()
-            {
-                jobs.push(
-                    serde_json::from_value(item)
-                        .map_err(|e| format!("not a valid Job in the list: {e}"))?,
-                );
+            let items = match doc.get("items") {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(serde_json::Value::Array(items)) => items.clone(),
+                Some(_) => return Err("the list's items must be a list".into()),
+            };
+            for item in items {
+                jobs.push(decode(item)?);
             }
         } else if kind == "Job" {
-            jobs.push(serde_json::from_value(doc).map_err(|e| format!("not a valid Job: {e}"))?);
+            jobs.push(decode(doc)?);
         } else {
             return Err(format!("expected Job or List, found kind {kind:?}"));
         }

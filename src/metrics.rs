@@ -17,6 +17,10 @@ const RECONCILE_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+const STALL_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 pub struct Metrics {
     pub registry: Registry,
     pub creation_skew: Histogram,
@@ -37,6 +41,9 @@ pub struct Metrics {
     pub watch_errors: IntCounterVec,
     pub cache_synced: IntGaugeVec,
     pub cache_objects: IntGaugeVec,
+    pub undecodable_objects: IntCounterVec,
+    pub sync_panics: IntCounter,
+    pub runtime_stall: Histogram,
     pub leader: IntGauge,
     pub leader_transitions: IntCounter,
     pub build_info: IntGaugeVec,
@@ -150,6 +157,22 @@ impl Metrics {
                 "kronjob_cache_objects",
                 "Objects held in the cache, by resource (jobs: only CronJob-owned Jobs).",
                 &["resource"]
+            )),
+            undecodable_objects: reg!(counter_vec(
+                "kronjob_undecodable_objects_total",
+                "Objects (each version once) kronjob could not read and skipped or read in part, by resource (cronjobs, jobs).",
+                &["resource"]
+            )),
+            sync_panics: reg!(IntCounter::new(
+                "kronjob_sync_panics_total",
+                "Syncs that panicked (a bug); each failed that CronJob's sync only, which backs off."
+            )),
+            runtime_stall: reg!(Histogram::with_opts(
+                HistogramOpts::new(
+                    "kronjob_runtime_stall_seconds",
+                    "How late a 100 ms tick of the runtime fired: time the single runtime thread was busy with something else.",
+                )
+                .buckets(STALL_BUCKETS.to_vec())
             )),
             leader: reg!(IntGauge::new("kronjob_leader", "1 while this replica holds the leader Lease.")),
             leader_transitions: reg!(IntCounter::new(

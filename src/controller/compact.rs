@@ -1,81 +1,102 @@
-//! The forms in which the caches hold CronJobs and Jobs.
+//! The forms in which the caches hold CronJobs and Jobs: decoded once, per
+//! object, into the planner's model ([`crate::model`]) by the kind's
+//! adapter ([`crate::objects`]).
 //!
-//! A k8s-openapi `CronJob` lays out every optional field of its Job and pod
-//! template inline: about 3 KB for the CronJob plus 2 KB per container before
-//! any string is stored, so 5000 one-container CronJobs cost over 30 MB in a
-//! reflector store. [`CompactCronJob`] keeps the metadata as is (the
-//! controller keys, owner lookups and log fields read it) and the spec and
-//! status as their JSON text, which is a few hundred bytes. A sync decodes the
-//! full `CronJob` again with [`CompactCronJob::to_cronjob`]; that is a few
-//! microseconds, paid once per sync, not once per cached object.
+//! Decoding a cached object never fails, so one object cannot fail the
+//! list page or watch event it arrived in (kube-runtime decodes a page as
+//! one unit): a CronJob the adapter cannot read is cached as
+//! [`Undecodable`], with the reason, and reported and skipped by the
+//! controller; a Job keeps what could be read and the problems.
 //!
-//! Jobs are decoded straight from the wire into [`CompactJob`]: only the
-//! fields the planner and the owner lookup read are kept, and the pod
-//! template, labels and managedFields (most of a Job's bytes) are skipped by
-//! the parser without ever being allocated.
+//! Only identity is kept in the `ObjectMeta` the kube-runtime cache keys
+//! on; a CronJob's job template spec is kept as its JSON text.
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::batch::v1::{
-    CronJob, CronJobSpec, CronJobStatus, Job, JobCondition, JobStatus,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{NamespaceResourceScope, Resource as _};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
-use crate::planner::Finished;
+use crate::model::{JobFacts, Scheduled};
+use crate::objects::job::DecodedJob;
+use crate::objects::{Identity, cronjob};
 
-/// A `batch/v1` CronJob as cached: metadata decoded, spec and status as JSON.
+/// Why a cached object could not be decoded (e.g. `spec.suspend: expected
+/// a boolean, found "yes"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undecodable {
+    pub reason: String,
+}
+
+/// A `batch/v1` CronJob as cached: its identity and its decoded model.
 #[derive(Clone, Debug)]
 pub struct CompactCronJob {
     metadata: ObjectMeta,
-    body: Box<str>,
-}
-
-/// The part of a CronJob kept as text.
-#[derive(Serialize, Deserialize)]
-struct Body {
-    #[serde(default)]
-    spec: CronJobSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    status: Option<CronJobStatus>,
+    decoded: Result<Box<Scheduled>, Undecodable>,
 }
 
 impl CompactCronJob {
-    /// Drop what no sync reads (managedFields, kubectl's last-applied copy)
-    /// and encode spec and status.
-    pub fn new(cronjob: CronJob) -> Result<Self, serde_json::Error> {
-        let CronJob {
-            mut metadata,
-            spec,
-            status,
-        } = cronjob;
-        metadata.managed_fields = None;
-        if let Some(ann) = metadata.annotations.as_mut() {
-            ann.remove("kubectl.kubernetes.io/last-applied-configuration");
+    /// Decode the JSON the API server sent. Never fails.
+    pub fn from_value(v: &Value) -> Self {
+        CompactCronJob {
+            metadata: Identity::of(v).object_meta(),
+            decoded: cronjob::decode(v).map(Box::new).map_err(|e| Undecodable {
+                reason: e.to_string(),
+            }),
         }
-        let body = serde_json::to_string(&Body { spec, status })?.into_boxed_str();
-        Ok(CompactCronJob { metadata, body })
     }
 
-    /// The full CronJob, as [`CompactCronJob::new`] received it (minus what
-    /// it dropped).
-    pub fn to_cronjob(&self) -> Result<CronJob, serde_json::Error> {
-        let Body { spec, status } = serde_json::from_str(&self.body)?;
-        Ok(CronJob {
-            metadata: self.metadata.clone(),
-            spec,
-            status,
-        })
+    /// The planner's model of the CronJob, or why there is none.
+    pub fn scheduled(&self) -> Result<&Scheduled, &Undecodable> {
+        self.decoded.as_deref()
     }
 }
 
-/// Decodes a CronJob from the API (list items and watch events) straight
-/// into the compact form.
 impl<'de> Deserialize<'de> for CompactCronJob {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let cronjob = CronJob::deserialize(deserializer)?;
-        CompactCronJob::new(cronjob).map_err(serde::de::Error::custom)
+        Value::deserialize(deserializer).map(|v| CompactCronJob::from_value(&v))
+    }
+}
+
+/// A `batch/v1` Job as cached: identity, what the planner reads, and the
+/// fields that could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompactJob {
+    metadata: ObjectMeta,
+    decoded: DecodedJob,
+}
+
+impl CompactJob {
+    pub fn facts(&self) -> &JobFacts {
+        &self.decoded.facts
+    }
+
+    /// Fields of the Job that could not be read (each taken as absent).
+    pub fn problems(&self) -> &[String] {
+        &self.decoded.problems
+    }
+}
+
+impl From<DecodedJob> for CompactJob {
+    fn from(decoded: DecodedJob) -> Self {
+        let f = &decoded.facts;
+        let metadata = Identity {
+            name: f.name.clone(),
+            namespace: f.namespace.clone(),
+            uid: f.uid.clone(),
+            resource_version: decoded.resource_version.clone(),
+            generation: 0,
+        }
+        .object_meta();
+        CompactJob { metadata, decoded }
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactJob {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        DecodedJob::deserialize(deserializer).map(CompactJob::from)
     }
 }
 
@@ -114,288 +135,94 @@ macro_rules! resource_as {
 resource_as!(CompactCronJob, CronJob);
 resource_as!(CompactJob, Job);
 
-/// A `batch/v1` Job reduced to identity, the controller ownerReference, the
-/// deletion mark and how (and when) it ran. [`CompactJob::to_job`] gives the
-/// planner a k8s-openapi `Job` with just those fields set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CompactJob {
-    /// name, namespace, uid, resourceVersion, creation and deletion
-    /// timestamps, and only the ownerReferences with `controller: true`.
-    metadata: ObjectMeta,
-    status: Option<Box<RunState>>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct RunState {
-    /// The first `Complete`/`Failed` condition with status True: all the
-    /// planner reads of a Job's conditions (`planner::jobs::finished`).
-    finished: Option<Finished>,
-    start_time: Option<Time>,
-    completion_time: Option<Time>,
-}
-
-/// The Job fields read from the wire; serde skips every other field.
-#[derive(Deserialize)]
-struct WireJob {
-    #[serde(default)]
-    metadata: WireMeta,
-    #[serde(default)]
-    status: Option<WireStatus>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireMeta {
-    name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    creation_timestamp: Option<Time>,
-    deletion_timestamp: Option<Time>,
-    owner_references: Option<Vec<OwnerReference>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireStatus {
-    conditions: Option<Vec<WireCondition>>,
-    start_time: Option<Time>,
-    completion_time: Option<Time>,
-}
-
-#[derive(Deserialize)]
-struct WireCondition {
-    #[serde(rename = "type")]
-    type_: String,
-    status: String,
-}
-
-impl From<WireJob> for CompactJob {
-    fn from(wire: WireJob) -> Self {
-        let m = wire.metadata;
-        CompactJob {
-            metadata: ObjectMeta {
-                name: m.name,
-                namespace: m.namespace,
-                uid: m.uid,
-                resource_version: m.resource_version,
-                creation_timestamp: m.creation_timestamp,
-                deletion_timestamp: m.deletion_timestamp,
-                owner_references: m.owner_references.map(|refs| {
-                    refs.into_iter()
-                        .filter(|r| r.controller == Some(true))
-                        .collect()
-                }),
-                ..Default::default()
-            },
-            status: wire.status.map(|s| {
-                Box::new(RunState {
-                    finished: s
-                        .conditions
-                        .iter()
-                        .flatten()
-                        .find_map(|c| Finished::from_condition(&c.type_, &c.status)),
-                    start_time: s.start_time,
-                    completion_time: s.completion_time,
-                })
-            }),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for CompactJob {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        WireJob::deserialize(deserializer).map(CompactJob::from)
-    }
-}
-
-impl CompactJob {
-    /// The Job as the planner reads it: only the kept fields are set.
-    pub fn to_job(&self) -> Job {
-        Job {
-            metadata: self.metadata.clone(),
-            spec: None,
-            status: self.status.as_ref().map(|s| JobStatus {
-                conditions: s.finished.map(|f| {
-                    vec![JobCondition {
-                        type_: f.as_str().into(),
-                        status: "True".into(),
-                        ..Default::default()
-                    }]
-                }),
-                start_time: s.start_time.clone(),
-                completion_time: s.completion_time.clone(),
-                ..Default::default()
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use kube::core::{ObjectList, WatchEvent};
     use serde_json::json;
 
-    fn wire() -> serde_json::Value {
+    fn wire(name: &str) -> Value {
         json!({
             "apiVersion": "batch/v1", "kind": "CronJob",
-            "metadata": {
-                "name": "cj", "namespace": "ns", "uid": "u1", "resourceVersion": "7",
-                "labels": {"a": "b"},
-                "annotations": {"keep": "me", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
-                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
-            },
-            "spec": {
-                "schedule": "*/5 * * * *", "timeZone": "Europe/Berlin", "suspend": false,
-                "startingDeadlineSeconds": 30, "concurrencyPolicy": "Forbid",
-                "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1,
-                "jobTemplate": {
-                    "metadata": {"labels": {"t": "1"}},
-                    "spec": {"backoffLimit": 2, "template": {"spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "c", "image": "busybox", "command": ["true"],
-                                        "env": [{"name": "X", "value": "y"}]}]
-                    }}}
-                }
-            },
-            "status": {
-                "lastScheduleTime": "2026-11-22T10:00:00Z",
-                "active": [{"kind": "Job", "name": "cj-1", "uid": "j1", "namespace": "ns"}]
-            }
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"),
+                         "resourceVersion": "7", "generation": 3,
+                         "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"backoffLimit": 1}}},
+            "status": {"lastScheduleTime": "2026-11-22T10:00:00Z"}
         })
     }
 
     #[test]
-    fn decodes_from_the_wire_and_gives_back_the_same_cronjob() {
-        let compact: CompactCronJob = serde_json::from_value(wire()).unwrap();
-        let mut expected: CronJob = serde_json::from_value(wire()).unwrap();
-        expected.metadata.managed_fields = None;
-        expected
-            .metadata
-            .annotations
-            .as_mut()
-            .unwrap()
-            .remove("kubectl.kubernetes.io/last-applied-configuration");
-        assert_eq!(compact.to_cronjob().unwrap(), expected);
-        assert_eq!(kube::Resource::meta(&compact).uid.as_deref(), Some("u1"));
-        assert!(kube::Resource::meta(&compact).managed_fields.is_none());
+    fn keeps_identity_and_the_decoded_model() {
+        let c: CompactCronJob = serde_json::from_value(wire("a")).unwrap();
+        let meta = kube::Resource::meta(&c);
+        assert_eq!(meta.name.as_deref(), Some("a"));
+        assert_eq!(meta.uid.as_deref(), Some("uid-a"));
+        assert_eq!(meta.resource_version.as_deref(), Some("7"));
+        assert!(meta.managed_fields.is_none());
+        let s = c.scheduled().unwrap();
+        assert_eq!(s.spec.schedule, "*/5 * * * *");
+        assert_eq!(s.generation, 3);
     }
 
     #[test]
-    fn keeps_absent_spec_and_status_absent() {
-        let cj = CronJob {
-            metadata: ObjectMeta {
-                name: Some("bare".into()),
-                managed_fields: Some(vec![ManagedFieldsEntry::default()]),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let back = CompactCronJob::new(cj).unwrap().to_cronjob().unwrap();
-        assert_eq!(back.spec, CronJobSpec::default());
-        assert_eq!(back.status, None);
-        assert_eq!(back.metadata.name.as_deref(), Some("bare"));
-        assert!(back.metadata.managed_fields.is_none());
+    fn one_undecodable_cronjob_never_fails_its_page_or_watch_event() {
+        let mut bad = wire("bad");
+        bad["spec"]["startingDeadlineSeconds"] = json!("soon");
+        let mut late = wire("late");
+        late["status"]["lastScheduleTime"] = json!("9999-12-31T23:59:00Z");
+        let page = json!({"apiVersion": "batch/v1", "kind": "CronJobList",
+                          "metadata": {"resourceVersion": "9"},
+                          "items": [wire("a"), bad.clone(), late, wire("b")]});
+        let list: ObjectList<CompactCronJob> = serde_json::from_value(page).unwrap();
+        let decoded: Vec<bool> = list.items.iter().map(|c| c.scheduled().is_ok()).collect();
+        assert_eq!(decoded, [true, false, true, true]);
+        assert_eq!(
+            list.items[1].scheduled().unwrap_err().reason,
+            "spec.startingDeadlineSeconds: expected an integer, found \"soon\""
+        );
+        assert_eq!(
+            list.items[2].scheduled().unwrap().status.last_schedule_time,
+            Some(jiff::Timestamp::MAX)
+        );
+        assert_eq!(
+            kube::Resource::meta(&list.items[1]).name.as_deref(),
+            Some("bad"),
+            "an undecodable object keeps its identity, to be reported"
+        );
+
+        let line = serde_json::to_string(&json!({"type": "MODIFIED", "object": bad})).unwrap();
+        let event: WatchEvent<CompactCronJob> = serde_json::from_str(&line).unwrap();
+        assert!(matches!(event, WatchEvent::Modified(c) if c.scheduled().is_err()));
     }
 
     #[test]
-    fn resource_identity_is_batch_v1_cronjobs() {
+    fn resource_identity_is_batch_v1() {
         use kube::Resource;
         assert_eq!(CompactCronJob::api_version(&()), "batch/v1");
         assert_eq!(CompactCronJob::kind(&()), "CronJob");
-        assert_eq!(CompactCronJob::plural(&()), "cronjobs");
         assert_eq!(
             CompactCronJob::url_path(&(), Some("ns")),
             "/apis/batch/v1/namespaces/ns/cronjobs"
         );
-    }
-
-    fn wire_job() -> serde_json::Value {
-        json!({
-            "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {
-                "name": "cj-29000000", "namespace": "ns", "uid": "j1", "resourceVersion": "9",
-                "creationTimestamp": "2026-11-22T10:00:00Z",
-                "deletionTimestamp": "2026-11-22T10:05:00Z",
-                "labels": {"a": "b"},
-                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
-                "ownerReferences": [
-                    {"apiVersion": "batch/v1", "kind": "CronJob", "name": "cj", "uid": "u1", "controller": true, "blockOwnerDeletion": true},
-                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "u2"}
-                ]
-            },
-            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
-            "status": {
-                "active": 1,
-                "startTime": "2026-11-22T10:00:01Z",
-                "completionTime": "2026-11-22T10:00:09Z",
-                "conditions": [
-                    {"type": "SuccessCriteriaMet", "status": "True"},
-                    {"type": "Failed", "status": "False"},
-                    {"type": "Complete", "status": "True", "message": "long", "reason": "Done"}
-                ]
-            }
-        })
-    }
-
-    #[test]
-    fn job_keeps_only_what_the_planner_reads() {
-        let compact: CompactJob = serde_json::from_value(wire_job()).unwrap();
-        let job = compact.to_job();
-        let full: Job = serde_json::from_value(wire_job()).unwrap();
-        let (m, fm) = (&job.metadata, &full.metadata);
-        assert_eq!(
-            (&m.name, &m.namespace, &m.uid, &m.resource_version),
-            (&fm.name, &fm.namespace, &fm.uid, &fm.resource_version)
-        );
-        assert_eq!(m.creation_timestamp, fm.creation_timestamp);
-        assert_eq!(m.deletion_timestamp, fm.deletion_timestamp);
-        assert!(m.labels.is_none() && m.managed_fields.is_none() && job.spec.is_none());
-        assert_eq!(
-            m.owner_references.as_deref(),
-            Some(&fm.owner_references.as_ref().unwrap()[..1]),
-            "only the controller reference is kept"
-        );
-        let status = job.status.as_ref().unwrap();
-        let conditions = status.conditions.as_ref().unwrap();
-        assert_eq!(conditions.len(), 1);
-        assert_eq!(
-            (conditions[0].type_.as_str(), conditions[0].status.as_str()),
-            ("Complete", "True")
-        );
-        assert!(conditions[0].message.is_none());
-        let full_status = full.status.as_ref().unwrap();
-        assert_eq!(status.start_time, full_status.start_time);
-        assert_eq!(status.completion_time, full_status.completion_time);
-        assert_eq!(
-            crate::planner::jobs::finished(&job),
-            crate::planner::jobs::finished(&full)
-        );
-        assert_eq!(
-            crate::planner::jobs::history_order(&job, &full),
-            std::cmp::Ordering::Equal
-        );
-    }
-
-    #[test]
-    fn job_without_status_or_conditions_stays_without() {
-        let bare: CompactJob = serde_json::from_value(json!({"metadata": {"name": "j"}})).unwrap();
-        assert!(bare.to_job().status.is_none());
-        assert!(bare.to_job().metadata.owner_references.is_none());
-        let running: CompactJob =
-            serde_json::from_value(json!({"metadata": {"name": "j"}, "status": {"active": 1}}))
-                .unwrap();
-        let status = running.to_job().status.unwrap();
-        assert!(status.conditions.is_none());
-        assert_eq!(crate::planner::jobs::finished(&running.to_job()), None);
-    }
-
-    #[test]
-    fn job_resource_identity_is_batch_v1_jobs() {
-        use kube::Resource;
-        assert_eq!(CompactJob::api_version(&()), "batch/v1");
-        assert_eq!(CompactJob::kind(&()), "Job");
         assert_eq!(CompactJob::url_path(&(), None), "/apis/batch/v1/jobs");
+    }
+
+    #[test]
+    fn job_keeps_identity_and_facts() {
+        let j: CompactJob = serde_json::from_value(json!({
+            "metadata": {"name": "j", "namespace": "ns", "uid": "u", "resourceVersion": "4",
+                         "labels": {"x": "y"}},
+            "status": {"startTime": "10000-01-01T00:00:00Z"}
+        }))
+        .unwrap();
+        let meta = kube::Resource::meta(&j);
+        assert_eq!(
+            (meta.name.as_deref(), meta.resource_version.as_deref()),
+            (Some("j"), Some("4"))
+        );
+        assert!(meta.labels.is_none());
+        assert_eq!(j.facts().start_time, Some(jiff::Timestamp::MAX));
+        assert!(j.problems().is_empty());
     }
 }

@@ -2,34 +2,45 @@
 //! CronJob, in their compact form (`compact::CompactJob`), indexed by owner UID
 //! so a sync reads its own Jobs without scanning every Job in the cluster.
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::batch::v1::Job;
-use kube::Resource;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
-use super::compact::CompactJob;
+use super::compact::{CompactCronJob, CompactJob};
+use super::relist::RelistedCache;
+use crate::model::{JobFacts, Kind};
 
 /// UID of the CronJob that controls this Job, if any.
 fn cronjob_owner(job: &CompactJob) -> Option<&str> {
-    job.meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|r| {
-            r.controller == Some(true) && r.kind == "CronJob" && r.api_version.starts_with("batch/")
-        })
-        .map(|r| r.uid.as_str())
+    job.facts()
+        .controller
+        .as_ref()
+        .filter(|c| Kind::CronJob.is_owner_kind(&c.api_version, &c.kind))
+        .map(|c| c.uid.as_str())
+}
+
+/// Is this Job controlled by a CronJob, or might it be (its owner
+/// references could not be read)? Problems of other Jobs are not ours to
+/// report.
+pub fn may_be_ours(job: &CompactJob) -> bool {
+    cronjob_owner(job).is_some() || job.problems().iter().any(|p| p.contains("ownerReferences"))
+}
+
+/// The CronJob to sync when this Job changes.
+pub fn owner_of(job: &CompactJob) -> Option<ObjectRef<CompactCronJob>> {
+    let c = job.facts().controller.as_ref()?;
+    Kind::CronJob
+        .is_owner_kind(&c.api_version, &c.kind)
+        .then(|| ObjectRef::new(&c.name).within(&job.facts().namespace))
 }
 
 fn job_key(job: &CompactJob) -> (String, String) {
-    (
-        job.meta().namespace.clone().unwrap_or_default(),
-        job.meta().name.clone().unwrap_or_default(),
-    )
+    let f = job.facts();
+    (f.namespace.clone(), f.name.clone())
 }
 
 #[derive(Default)]
@@ -80,6 +91,8 @@ pub struct JobCache {
     live: RwLock<Index>,
     /// A relist in progress (between Init and InitDone).
     relist: RwLock<Option<Index>>,
+    /// Jobs the last relist dropped, for [`RelistedCache::vanished`].
+    vanished: Mutex<Vec<CompactJob>>,
     /// So that an active reference to a Job seen deleted is known gone
     /// without asking the API server.
     deleted: Mutex<Deleted>,
@@ -91,6 +104,7 @@ impl Default for JobCache {
         JobCache {
             live: RwLock::default(),
             relist: RwLock::default(),
+            vanished: Mutex::default(),
             deleted: Mutex::default(),
             synced: watch::channel(false).0,
         }
@@ -102,32 +116,55 @@ impl JobCache {
     /// InitDone, so readers never see a half-listed cache.
     pub fn apply(&self, event: &Event<CompactJob>) {
         match event {
-            Event::Apply(job) => self.live.write().unwrap().insert(job),
+            Event::Apply(job) => self.live.write().insert(job),
             Event::Delete(job) => {
-                self.live.write().unwrap().remove(&job_key(job));
+                self.live.write().remove(&job_key(job));
                 self.remember_deleted(job);
             }
-            Event::Init => *self.relist.write().unwrap() = Some(Index::default()),
+            Event::Init => *self.relist.write() = Some(Index::default()),
             Event::InitApply(job) => {
-                if let Some(buf) = self.relist.write().unwrap().as_mut() {
+                if let Some(buf) = self.relist.write().as_mut() {
                     buf.insert(job);
                 }
             }
             Event::InitDone => {
-                if let Some(buf) = self.relist.write().unwrap().take() {
-                    *self.live.write().unwrap() = buf;
+                if let Some(buf) = self.relist.write().take() {
+                    let old = std::mem::replace(&mut *self.live.write(), buf);
+                    let vanished = self.dropped_by_relist(old);
+                    for job in &vanished {
+                        self.remember_deleted(job);
+                    }
+                    *self.vanished.lock() = vanished;
                 }
                 self.synced.send_replace(true);
             }
         }
     }
 
+    /// The Jobs of `old` that the live index no longer holds (or holds as
+    /// another object of the same name): deleted while the watch was down.
+    fn dropped_by_relist(&self, old: Index) -> Vec<CompactJob> {
+        let live = self.live.read();
+        old.by_owner
+            .into_values()
+            .flat_map(HashMap::into_values)
+            .filter(|job| {
+                let key = job_key(job);
+                live.owner_of
+                    .get(&key)
+                    .and_then(|owner| live.by_owner.get(owner)?.get(&key))
+                    .is_none_or(|now| now.facts().uid != job.facts().uid)
+            })
+            .collect()
+    }
+
     fn remember_deleted(&self, job: &CompactJob) {
-        let Some(uid) = job.meta().uid.clone() else {
+        let uid = job.facts().uid.clone();
+        if uid.is_empty() {
             return;
-        };
+        }
         let now = Instant::now();
-        let mut deleted = self.deleted.lock().unwrap();
+        let mut deleted = self.deleted.lock();
         // Pruned at most once per memory span, not at every delete.
         if deleted
             .pruned
@@ -146,23 +183,22 @@ impl JobCache {
     pub fn deleted_lately(&self, job_uid: &str) -> bool {
         self.deleted
             .lock()
-            .unwrap()
             .at
             .get(job_uid)
             .is_some_and(|at| at.elapsed() < DELETED_MEMORY)
     }
 
     /// The Jobs controlled by the CronJob with this UID.
-    pub fn owned_by(&self, owner_uid: &str) -> Vec<Job> {
-        let live = self.live.read().unwrap();
+    pub fn owned_by(&self, owner_uid: &str) -> Vec<JobFacts> {
+        let live = self.live.read();
         live.by_owner
             .get(owner_uid)
-            .map(|jobs| jobs.values().map(CompactJob::to_job).collect())
+            .map(|jobs| jobs.values().map(|j| j.facts().clone()).collect())
             .unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
-        self.live.read().unwrap().owner_of.len()
+        self.live.read().owner_of.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,6 +213,22 @@ impl JobCache {
     pub async fn wait_synced(&self) {
         let mut rx = self.synced.subscribe();
         let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+impl RelistedCache<CompactJob> for std::sync::Arc<JobCache> {
+    fn version_before(&self, job: &CompactJob) -> Option<String> {
+        let key = job_key(job);
+        let live = self.live.read();
+        let owner = live.owner_of.get(&key)?;
+        live.by_owner
+            .get(owner)?
+            .get(&key)
+            .and_then(|j| kube::Resource::meta(j).resource_version.clone())
+    }
+
+    fn vanished(&self) -> Vec<CompactJob> {
+        std::mem::take(&mut *self.vanished.lock())
     }
 }
 

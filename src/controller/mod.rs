@@ -6,26 +6,30 @@ pub mod api_errors;
 pub mod compact;
 pub mod event_publisher;
 pub mod job_cache;
+pub mod relist;
 pub mod sync;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{Stream, StreamExt, TryStreamExt, future};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt, future};
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource, ResourceExt};
+use parking_lot::Mutex;
 use tokio::sync::watch;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::planner::{EventType, PlannedEvent};
+use crate::model::Scheduled;
+use crate::planner::{EventType, PlannedEvent, events};
 use compact::{CompactCronJob, CompactJob};
 use event_publisher::{EventPublisher, Reporter};
 use job_cache::JobCache;
@@ -68,6 +72,9 @@ pub struct Shared {
     /// written or dropped, so a sync that finishes after the deletion cannot
     /// bring the series back.
     deleted: Mutex<HashSet<String>>,
+    /// Objects reported as undecodable: UID -> resourceVersion reported, so
+    /// each version is reported once however often it is listed.
+    undecodable: Mutex<HashMap<String, Option<String>>>,
 }
 
 /// How long a Job counts as recorded by our own write.
@@ -109,17 +116,20 @@ impl Shared {
             missed_slots: Mutex::default(),
             own_writes: Mutex::default(),
             deleted: Mutex::default(),
+            undecodable: Mutex::default(),
         }
     }
 
     /// Set the per-CronJob gauges, unless the CronJob has been deleted.
-    pub fn record_cronjob(&self, cronjob: &CronJob, record: impl FnOnce(&Metrics, [&str; 2])) {
-        let deleted = self.deleted.lock().unwrap();
-        if deleted.contains(cronjob.uid().as_deref().unwrap_or_default()) {
+    pub fn record_cronjob(&self, object: &Scheduled, record: impl FnOnce(&Metrics, [&str; 2])) {
+        let deleted = self.deleted.lock();
+        if deleted.contains(&object.uid) {
             return;
         }
-        let (ns, name) = (cronjob.namespace().unwrap_or_default(), cronjob.name_any());
-        record(&self.metrics, [ns.as_str(), name.as_str()]);
+        record(
+            &self.metrics,
+            [object.namespace.as_str(), object.name.as_str()],
+        );
     }
 
     /// Drop what is kept about a deleted CronJob: its per-CronJob series
@@ -128,13 +138,11 @@ impl Shared {
     /// an entry for each).
     fn forget_cronjob(&self, cronjob: &CompactCronJob) {
         let uid = cronjob.uid().unwrap_or_default();
-        self.reported.lock().unwrap().remove(&uid);
-        self.missed_slots.lock().unwrap().remove(&uid);
-        self.failures
-            .lock()
-            .unwrap()
-            .remove(&ObjectRef::from_obj(cronjob));
-        let mut deleted = self.deleted.lock().unwrap();
+        self.reported.lock().remove(&uid);
+        self.missed_slots.lock().remove(&uid);
+        self.undecodable.lock().remove(&uid);
+        self.failures.lock().remove(&ObjectRef::from_obj(cronjob));
+        let mut deleted = self.deleted.lock();
         if deleted.len() >= 100_000 {
             deleted.clear(); // UIDs are never reused; this only bounds memory
         }
@@ -148,7 +156,7 @@ impl Shared {
     /// Remember Jobs recorded in status.active by a write that succeeded.
     pub fn remember_own_write(&self, job_uids: impl IntoIterator<Item = String>) {
         let now = Instant::now();
-        let mut own = self.own_writes.lock().unwrap();
+        let mut own = self.own_writes.lock();
         own.retain(|_, at| now.duration_since(*at) < OWN_WRITE_MEMORY);
         own.extend(job_uids.into_iter().map(|u| (u, now)));
     }
@@ -157,7 +165,6 @@ impl Shared {
     pub fn recorded_by_own_write(&self, job_uid: &str) -> bool {
         self.own_writes
             .lock()
-            .unwrap()
             .get(job_uid)
             .is_some_and(|at| at.elapsed() < OWN_WRITE_MEMORY)
     }
@@ -175,13 +182,12 @@ impl Shared {
     /// does not wait for it (`event_publisher`). Warnings about its spec are
     /// reported once per spec generation, not at every sync. A failure to
     /// publish is logged and never fails the sync.
-    pub fn emit(&self, cronjob: &CronJob, ev: &PlannedEvent) {
+    pub fn emit(&self, object: &Scheduled, ev: &PlannedEvent) {
         if ev.is_spec_problem() {
-            let uid = cronjob.uid().unwrap_or_default();
-            let generation = cronjob.metadata.generation.unwrap_or(0);
-            let mut reported = self.reported.lock().unwrap();
+            let generation = object.generation;
+            let mut reported = self.reported.lock();
             let entry = reported
-                .entry(uid)
+                .entry(object.uid.clone())
                 .or_insert_with(|| (generation, HashSet::new()));
             if entry.0 != generation {
                 *entry = (generation, HashSet::new());
@@ -198,8 +204,83 @@ impl Shared {
             EventType::Normal => info!(reason = ev.reason, message = %ev.message, "event"),
             EventType::Warning => warn!(reason = ev.reason, message = %ev.message, "event"),
         }
-        self.events.publish(cronjob.object_ref(&()), ev);
+        self.events.publish(object_ref(object), ev);
     }
+
+    /// Report an object kronjob cannot read, once per resourceVersion: a
+    /// log line, `kronjob_undecodable_objects_total`, and a Warning Event
+    /// on it (by the leader only, so replicas do not repeat it).
+    pub fn report_undecodable(
+        &self,
+        resource: &'static str,
+        regarding: ObjectReference,
+        problem: &str,
+    ) {
+        let uid = regarding.uid.clone().unwrap_or_default();
+        {
+            let mut seen = self.undecodable.lock();
+            if seen.get(&uid) == Some(&regarding.resource_version) {
+                return;
+            }
+            seen.insert(uid, regarding.resource_version.clone());
+        }
+        self.metrics
+            .undecodable_objects
+            .with_label_values(&[resource])
+            .inc();
+        warn!(
+            resource,
+            namespace = regarding.namespace.as_deref().unwrap_or_default(),
+            name = regarding.name.as_deref().unwrap_or_default(),
+            problem,
+            "object cannot be read"
+        );
+        if self.is_leader() {
+            self.events
+                .publish(regarding, &events::undecodable(resource, problem));
+        }
+    }
+
+    /// Forget an undecodable object that was deleted.
+    fn forget_undecodable(&self, uid: &str) {
+        self.undecodable.lock().remove(uid);
+    }
+}
+
+/// The reference Events about a scheduled object carry.
+fn object_ref(object: &Scheduled) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(object.kind.api_version().into()),
+        kind: Some(object.kind.kind().into()),
+        name: Some(object.name.clone()),
+        namespace: Some(object.namespace.clone()),
+        uid: Some(object.uid.clone()),
+        resource_version: object.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+/// The reference of a cached object, from its kube metadata.
+fn cached_ref<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    let meta = obj.meta();
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(K::kind(&()).into_owned()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+/// The text of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 async fn reconcile(cached: Arc<CompactCronJob>, ctx: Arc<Context>) -> Result<Action, SyncError> {
@@ -208,13 +289,31 @@ async fn reconcile(cached: Arc<CompactCronJob>, ctx: Arc<Context>) -> Result<Act
         // lease triggers a sync of every CronJob.
         return Ok(Action::await_change());
     }
+    let object = match cached.scheduled() {
+        Ok(object) => object,
+        Err(undecodable) => {
+            // Not scheduled until it changes; every other CronJob goes on.
+            ctx.report_undecodable("cronjobs", cached_ref(&*cached), &undecodable.reason);
+            return Ok(Action::await_change());
+        }
+    };
     let key = ObjectRef::from_obj(&*cached);
-    let span = info_span!("reconcile", namespace = %cached.namespace().unwrap_or_default(), cronjob = %cached.name_any());
-    let cronjob = cached.to_cronjob().map_err(SyncError::Decode)?;
+    let span = info_span!("reconcile", namespace = %object.namespace, cronjob = %object.name);
     let started = std::time::Instant::now();
     let mut leadership = ctx.leader.clone();
+    // A panic in one sync (a bug: there should be none) is caught here, so
+    // it fails that sync only: the CronJob backs off, the process, its
+    // Lease and every other CronJob go on.
+    let guarded =
+        AssertUnwindSafe(sync::sync(object, &ctx).instrument(span.clone())).catch_unwind();
     let result = tokio::select! {
-        r = sync::sync(&cronjob, &ctx).instrument(span.clone()) => r,
+        r = guarded => r.unwrap_or_else(|payload| {
+            let message = panic_message(&*payload);
+            span.in_scope(|| error!(panic = %message, "sync panicked; backing off"));
+            ctx.metrics.sync_panics.inc();
+            ctx.emit(object, &events::sync_panicked(&message));
+            Err(SyncError::Panicked(message))
+        }),
         // Lost the lease: stop at once. Whatever was half done is finished
         // by the next leader (Job names are deterministic, AlreadyExists is
         // handled), so nothing is duplicated or lost.
@@ -230,20 +329,27 @@ async fn reconcile(cached: Arc<CompactCronJob>, ctx: Arc<Context>) -> Result<Act
         .with_label_values(&[outcome])
         .observe(started.elapsed().as_secs_f64());
     let synced = result?;
-    ctx.failures.lock().unwrap().remove(&key);
+    ctx.failures.lock().remove(&key);
     Ok(match synced.wake_at {
-        Some(at) => {
-            let after = at.duration_since(Timestamp::now());
-            Action::requeue(Duration::try_from(after).unwrap_or(Duration::ZERO))
-        }
+        Some(at) => Action::requeue(requeue_delay(at, Timestamp::now())),
         None => Action::await_change(),
     })
+}
+
+/// How long to sleep until `at`. The planner never returns a time at or
+/// before the moment it planned; by the time the sync is done that moment
+/// may have passed, and a zero delay would be a hot loop should anything
+/// ever return the past again, so a wake-up is at least a millisecond away.
+fn requeue_delay(at: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(at.duration_since(now))
+        .unwrap_or(Duration::ZERO)
+        .max(Duration::from_millis(1))
 }
 
 /// Retry a failed sync with exponential backoff: 1 s doubling to 5 min.
 fn error_policy(cronjob: Arc<CompactCronJob>, err: &SyncError, ctx: Arc<Context>) -> Action {
     let key = ObjectRef::from_obj(&*cronjob);
-    let mut failures = ctx.failures.lock().unwrap();
+    let mut failures = ctx.failures.lock();
     let n = failures.entry(key).or_insert(0);
     *n = n.saturating_add(1);
     let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
@@ -332,20 +438,24 @@ async fn run_scope(
             }
         }
     };
-    let cronjob_stream = observe_watch(
-        watcher::watcher(cronjobs, watcher::Config::default()).default_backoff(),
-        "cronjobs",
-        scope.clone(),
-        metrics.clone(),
-        shared.health.clone(),
+    let cronjob_stream = relist::settle_relists(
+        observe_watch(
+            watcher::watcher(cronjobs, watcher::Config::default()).default_backoff(),
+            "cronjobs",
+            scope.clone(),
+            metrics.clone(),
+            shared.health.clone(),
+        )
+        .reflect(writer),
+        relist::StoreRelist::new(reader.clone()),
     )
     .inspect_ok(forget)
-    .reflect(writer)
     .touched_objects();
 
     let job_metrics = metrics.clone();
     let job_cache = cache.clone();
-    let job_stream = observe_watch(
+    let job_shared = shared.clone();
+    let job_events = observe_watch(
         watcher::watcher(jobs, watcher::Config::default()).default_backoff(),
         "jobs",
         scope.clone(),
@@ -354,19 +464,28 @@ async fn run_scope(
     )
     .inspect_ok(move |ev| {
         job_cache.apply(ev);
+        match ev {
+            WatchEvent::Apply(job) | WatchEvent::InitApply(job)
+                if !job.problems().is_empty() && job_cache::may_be_ours(job) =>
+            {
+                job_shared.report_undecodable("jobs", cached_ref(job), &job.problems().join("; "));
+            }
+            WatchEvent::Delete(job) => job_shared.forget_undecodable(&job.facts().uid),
+            _ => {}
+        }
         job_metrics
             .cache_objects
             .with_label_values(&["jobs"])
             .set(job_cache.len() as i64);
-    })
-    .touched_objects();
+    });
+    let job_stream = relist::settle_relists(job_events, cache.clone()).touched_objects();
 
     // Every time this replica becomes leader, sync every CronJob.
     let gained = leader_gains(shared.leader.clone());
 
     let cache_gauge = reader.clone();
     Controller::for_stream(cronjob_stream, reader)
-        .owns_stream(job_stream)
+        .watches_stream(job_stream, |job: CompactJob| job_cache::owner_of(&job))
         .reconcile_all_on(gained)
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
@@ -435,24 +554,21 @@ mod tests {
         shared
             .reported
             .lock()
-            .unwrap()
             .insert("u1".into(), (1, HashSet::new()));
         shared
             .missed_slots
             .lock()
-            .unwrap()
             .insert("u1".into(), Timestamp::UNIX_EPOCH);
         shared
             .failures
             .lock()
-            .unwrap()
             .insert(ObjectRef::from_obj(&cronjob), 3);
 
         shared.forget_cronjob(&cronjob);
 
-        assert!(shared.reported.lock().unwrap().is_empty());
-        assert!(shared.missed_slots.lock().unwrap().is_empty());
-        assert!(shared.failures.lock().unwrap().is_empty());
-        assert!(shared.deleted.lock().unwrap().contains("u1"));
+        assert!(shared.reported.lock().is_empty());
+        assert!(shared.missed_slots.lock().is_empty());
+        assert!(shared.failures.lock().is_empty());
+        assert!(shared.deleted.lock().contains("u1"));
     }
 }

@@ -1,16 +1,22 @@
 //! One sync of one CronJob: gather the facts the planner asks for, plan,
 //! carry out the plan's effects in order, write status once.
 
+use std::borrow::Cow;
+
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
-use serde_json::json;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::{Api, Resource};
 use tracing::{debug, info, warn};
 
 use super::Context;
 use super::api_errors::{self as errs, message};
-use crate::planner::{self, DeletePurpose, Effect, Observed, Plan, StatusDelta, events};
+use super::compact::{CompactCronJob, CompactJob};
+use crate::model::{JobFacts, Scheduled, Status};
+use crate::objects;
+use crate::planner::{
+    self, DeletePurpose, Effect, JobCreation, Observed, Plan, StatusDelta, events,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -22,8 +28,10 @@ pub enum SyncError {
     },
     #[error("could not replace job {0}")]
     Replace(String),
-    #[error("decode cached cronjob: {0}")]
-    Decode(#[source] serde_json::Error),
+    #[error("encode job {0}: {1}")]
+    Encode(String, #[source] serde_json::Error),
+    #[error("sync panicked: {0}")]
+    Panicked(String),
 }
 
 fn api_err(action: &'static str) -> impl FnOnce(kube::Error) -> SyncError {
@@ -35,24 +43,38 @@ pub struct Synced {
     pub wake_at: Option<Timestamp>,
 }
 
-pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError> {
+/// The CronJob read again from the API server, if it still is the same
+/// object and can be decoded.
+async fn reread(
+    api: &Api<CompactCronJob>,
+    object: &Scheduled,
+) -> Result<Option<Scheduled>, SyncError> {
+    let fresh = api
+        .get_opt(&object.name)
+        .await
+        .map_err(api_err("get cronjob"))?;
+    Ok(fresh
+        .and_then(|f| f.scheduled().ok().cloned())
+        .filter(|f| f.uid == object.uid))
+}
+
+pub async fn sync(object: &Scheduled, ctx: &Context) -> Result<Synced, SyncError> {
+    crate::failpoints::sync_panic(&object.name);
     ctx.jobs.wait_synced().await;
-    let ns = cronjob.namespace().unwrap_or_default();
-    let name = cronjob.name_any();
-    let uid = cronjob.uid().unwrap_or_default();
-    let cronjobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
-    let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
-    let jobs = ctx.jobs.owned_by(&uid);
+    let ns = object.namespace.as_str();
+    let cronjobs: Api<CompactCronJob> = Api::namespaced(ctx.client.clone(), ns);
+    let jobs_api: Api<CompactJob> = Api::namespaced(ctx.client.clone(), ns);
+    let jobs = ctx.jobs.owned_by(&object.uid);
 
     // An unfinished Job missing from status.active is usually our own status
     // write not yet seen by the watch: re-read the CronJob once before
     // calling the Job unexpected.
-    let mut cronjob = std::borrow::Cow::Borrowed(cronjob);
-    let mut lookups = planner::lookups_needed(&cronjob, &jobs);
+    let mut object = Cow::Borrowed(object);
+    let mut lookups = planner::lookups_needed(&object, &jobs);
     let ours_in_flight = |name: &String| {
         jobs.iter()
-            .find(|j| planner::jobs::name(j) == name)
-            .is_some_and(|j| ctx.recorded_by_own_write(planner::jobs::uid(j)))
+            .find(|j| &j.name == name)
+            .is_some_and(|j| ctx.recorded_by_own_write(&j.uid))
     };
     if !lookups.unexpected.is_empty() && lookups.unexpected.iter().all(ours_in_flight) {
         // The cache has the Jobs we just created but not yet our status
@@ -64,16 +86,12 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
         });
     }
     if !lookups.unexpected.is_empty() {
-        match cronjobs
-            .get_opt(&name)
-            .await
-            .map_err(api_err("get cronjob"))?
-        {
-            Some(fresh) if fresh.uid().as_deref() == Some(uid.as_str()) => {
+        match reread(&cronjobs, &object).await? {
+            Some(fresh) => {
                 lookups = planner::lookups_needed(&fresh, &jobs);
-                cronjob = std::borrow::Cow::Owned(fresh);
+                object = Cow::Owned(fresh);
             }
-            _ => return Ok(Synced { wake_at: None }),
+            None => return Ok(Synced { wake_at: None }),
         }
     }
     // Active Jobs the cache does not hold: ask the API server, so a slow
@@ -94,66 +112,78 @@ pub async fn sync(cronjob: &CronJob, ctx: &Context) -> Result<Synced, SyncError>
         if ctx.recorded_by_own_write(&ref_uid) {
             continue;
         }
-        let job_ns = r.namespace.as_deref().unwrap_or(&ns);
-        let api: Api<Job> = Api::namespaced(ctx.client.clone(), job_ns);
+        let job_ns = r.namespace.as_deref().unwrap_or(ns);
+        let api: Api<CompactJob> = Api::namespaced(ctx.client.clone(), job_ns);
         let found = api
             .get_opt(r.name.as_deref().unwrap_or_default())
             .await
             .map_err(api_err("get job"))?;
-        if found.is_none_or(|j| j.uid() != Some(ref_uid.clone())) {
+        if found.is_none_or(|j| j.facts().uid != ref_uid) {
             observed.gone.push(ref_uid);
         }
     }
 
     let now = Timestamp::now();
-    let plan = planner::plan(&cronjob, &jobs, &observed, now);
+    let plan = planner::plan(&object, &jobs, &observed, now);
     debug!(decision = ?plan.decision, wake_at = ?plan.wake_at, "planned");
     let mut delta = plan.delta.clone();
-    let outcome = carry_out(&plan, &cronjob, &jobs_api, ctx, &mut delta).await;
+    let outcome = carry_out(&plan, &object, &jobs_api, ctx, &mut delta).await;
 
     // At most one status write per sync, only if something changed, even
     // when an effect failed part-way (what did happen is recorded).
-    let written = write_status(&cronjobs, &cronjob, &delta).await?;
+    let written = write_status(&cronjobs, &object, &delta).await?;
     if written.is_some() {
         ctx.remember_own_write(delta.add_active.iter().filter_map(|r| r.uid.clone()));
     }
     outcome?;
-    let status_now = written
-        .as_ref()
-        .unwrap_or(&cronjob)
-        .status
-        .clone()
-        .unwrap_or_default();
-    record_gauges(ctx, &cronjob, &status_now, &plan);
-    record_counters(ctx, &cronjob, &plan);
+    let status_now = written.as_ref().map_or(&object.status, |w| &w.status);
+    record_gauges(ctx, &object, status_now, &plan);
+    record_counters(ctx, &object, &plan);
     Ok(Synced {
         wake_at: plan.wake_at,
     })
 }
 
+/// Delete one Job, only if it still is the one planned (UID precondition):
+/// a Job recreated under the same name is never deleted in its place.
+async fn delete_job(
+    jobs_api: &Api<CompactJob>,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<(), kube::Error> {
+    let mut params = DeleteParams::background();
+    if let Some(uid) = uid.filter(|u| !u.starts_with("planned:")) {
+        params = params.preconditions(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        });
+    }
+    jobs_api.delete(name, &params).await.map(|_| ())
+}
+
 async fn carry_out(
     plan: &Plan,
-    cronjob: &CronJob,
-    jobs_api: &Api<Job>,
+    object: &Scheduled,
+    jobs_api: &Api<CompactJob>,
     ctx: &Context,
     delta: &mut StatusDelta,
 ) -> Result<(), SyncError> {
     for effect in &plan.effects {
         match effect {
-            Effect::Event(ev) => ctx.emit(cronjob, ev),
+            Effect::Event(ev) => ctx.emit(object, ev),
             Effect::Delete(d) => {
                 if d.purpose == DeletePurpose::Replace
                     && let Err(e) = jobs_api.get(&d.name).await
                 {
-                    ctx.emit(cronjob, &events::failed_get(&message(&e)));
+                    ctx.emit(object, &events::failed_get(&message(&e)));
                     return Err(SyncError::Api {
                         action: "get job to replace",
                         source: e,
                     });
                 }
-                match jobs_api.delete(&d.name, &DeleteParams::background()).await {
-                    Ok(_) => {
-                        ctx.emit(cronjob, &events::successful_delete(&d.name));
+                match delete_job(jobs_api, &d.name, d.uid.as_deref()).await {
+                    Ok(()) => {
+                        ctx.emit(object, &events::successful_delete(&d.name));
                         let reason = match d.purpose {
                             DeletePurpose::History => "history",
                             DeletePurpose::Replace => "replace",
@@ -163,139 +193,162 @@ async fn carry_out(
                             delta.remove_active.extend(d.uid.clone());
                         }
                     }
-                    // Someone else (e.g. the TTL controller) deleted it first.
-                    Err(e) if errs::is_not_found(&e) && d.purpose == DeletePurpose::History => {}
+                    // Deleted by someone else first (e.g. the TTL controller),
+                    // or the name now belongs to another Job: the planned one
+                    // is gone.
+                    Err(e) if errs::is_not_found(&e) || errs::is_conflict(&e) => {
+                        if d.purpose == DeletePurpose::Replace {
+                            delta.remove_active.extend(d.uid.clone());
+                        }
+                    }
                     Err(e) => {
-                        ctx.emit(cronjob, &events::failed_delete(&message(&e)));
+                        ctx.emit(object, &events::failed_delete(&message(&e)));
                         if d.purpose == DeletePurpose::Replace {
                             return Err(SyncError::Replace(d.name.clone()));
                         }
                     }
                 }
             }
-            Effect::Create(c) => {
-                let job_name = c.job.metadata.name.clone().unwrap_or_default();
-                match jobs_api.create(&PostParams::default(), &c.job).await {
-                    Ok(created) => {
-                        let skew = Timestamp::now().duration_since(c.slot).as_secs_f64();
-                        ctx.metrics.creation_skew.observe(skew.max(0.0));
-                        ctx.metrics.jobs_created.inc();
-                        info!(job = %job_name, slot = %c.slot, skew_seconds = skew, "created job");
-                        ctx.emit(cronjob, &events::successful_create(&job_name));
-                        let uid = created.uid();
-                        delta.merge(planner::created_delta(&created, c.slot, uid));
-                    }
-                    Err(e) if errs::is_already_exists(&e) => {
-                        // Created earlier by us (a restart between create and
-                        // status write, or another replica): record it; never
-                        // adopt a Job someone else controls.
-                        let existing = jobs_api
-                            .get(&job_name)
-                            .await
-                            .map_err(api_err("get existing job"))?;
-                        let ours = planner::jobs::is_controlled_by(&existing, cronjob);
-                        let listed = planner::in_active(
-                            planner::active_refs(cronjob),
-                            planner::jobs::uid(&existing),
-                        );
-                        info!(job = %job_name, ours, listed, "job already exists");
-                        if ours && !listed {
-                            if planner::jobs::finished(&existing).is_some() {
-                                // Already ran: record the slot, do not put a
-                                // finished Job back into active.
-                                delta.merge(StatusDelta {
-                                    last_schedule_time: Some(c.slot),
-                                    ..Default::default()
-                                });
-                            } else {
-                                let uid = existing.uid();
-                                delta.merge(planner::created_delta(&existing, c.slot, uid));
-                            }
-                        }
-                    }
-                    Err(e) if errs::is_namespace_terminating(&e) => {
-                        ctx.metrics
-                            .job_create_errors
-                            .with_label_values(&["namespace_terminating"])
-                            .inc();
-                        return Err(SyncError::Api {
-                            action: "create job",
-                            source: e,
-                        });
-                    }
-                    Err(e) => {
-                        ctx.emit(cronjob, &events::failed_create(&message(&e)));
-                        if errs::is_permanent(&e) {
-                            // Retrying the same request cannot succeed: wait
-                            // for the next slot or a spec change instead.
-                            ctx.metrics
-                                .job_create_errors
-                                .with_label_values(&["invalid"])
-                                .inc();
-                            warn!(job = %job_name, error = %message(&e), "job rejected by the API server");
-                        } else {
-                            ctx.metrics
-                                .job_create_errors
-                                .with_label_values(&["other"])
-                                .inc();
-                            return Err(SyncError::Api {
-                                action: "create job",
-                                source: e,
-                            });
-                        }
-                    }
+            Effect::Create(c) => create(c, object, jobs_api, ctx, delta).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn create(
+    c: &JobCreation,
+    object: &Scheduled,
+    jobs_api: &Api<CompactJob>,
+    ctx: &Context,
+    delta: &mut StatusDelta,
+) -> Result<(), SyncError> {
+    let job_name = c.job.name.as_str();
+    let body = objects::job::manifest(&c.job)
+        .and_then(|m| serde_json::to_vec(&m))
+        .map_err(|e| SyncError::Encode(job_name.to_owned(), e))?;
+    let request = kube::core::Request::new(Job::url_path(&(), Some(&c.job.namespace)))
+        .create(&PostParams::default(), body)
+        .map_err(|e| SyncError::Api {
+            action: "create job",
+            source: kube::Error::BuildRequest(e),
+        })?;
+    match ctx.client.request::<CompactJob>(request).await {
+        Ok(created) => {
+            crate::failpoints::crash_after_create(&object.name);
+            let skew = Timestamp::now().duration_since(c.slot).as_secs_f64();
+            ctx.metrics.creation_skew.observe(skew.max(0.0));
+            ctx.metrics.jobs_created.inc();
+            info!(job = %job_name, slot = %c.slot, skew_seconds = skew, "created job");
+            ctx.emit(object, &events::successful_create(job_name));
+            let f = created.facts();
+            delta.merge(planner::created_delta(
+                &f.name,
+                &f.namespace,
+                c.slot,
+                Some(f.uid.clone()),
+                kube::Resource::meta(&created).resource_version.clone(),
+            ));
+        }
+        Err(e) if errs::is_already_exists(&e) => {
+            // Created earlier by us (a restart between create and status
+            // write, or another replica): record it; never adopt a Job
+            // someone else controls.
+            let existing = jobs_api
+                .get(job_name)
+                .await
+                .map_err(api_err("get existing job"))?;
+            let facts: &JobFacts = existing.facts();
+            let ours = facts.is_controlled_by(object);
+            let listed = object
+                .status
+                .active
+                .iter()
+                .any(|r| r.uid.as_deref() == Some(facts.uid.as_str()));
+            info!(job = %job_name, ours, listed, "job already exists");
+            if ours && !listed {
+                if facts.finished.is_some() {
+                    // Already ran: record the slot, do not put a finished
+                    // Job back into active.
+                    delta.merge(StatusDelta {
+                        last_schedule_time: Some(c.slot),
+                        ..Default::default()
+                    });
+                } else {
+                    delta.merge(planner::created_delta(
+                        &facts.name,
+                        &facts.namespace,
+                        c.slot,
+                        Some(facts.uid.clone()),
+                        kube::Resource::meta(&existing).resource_version.clone(),
+                    ));
                 }
+            }
+        }
+        Err(e) if errs::is_namespace_terminating(&e) => {
+            ctx.metrics
+                .job_create_errors
+                .with_label_values(&["namespace_terminating"])
+                .inc();
+            return Err(SyncError::Api {
+                action: "create job",
+                source: e,
+            });
+        }
+        Err(e) => {
+            ctx.emit(object, &events::failed_create(&message(&e)));
+            if errs::is_permanent(&e) {
+                // Retrying the same request cannot succeed: wait for the
+                // next slot or a spec change instead.
+                ctx.metrics
+                    .job_create_errors
+                    .with_label_values(&["invalid"])
+                    .inc();
+                warn!(job = %job_name, error = %message(&e), "job rejected by the API server");
+            } else {
+                ctx.metrics
+                    .job_create_errors
+                    .with_label_values(&["other"])
+                    .inc();
+                return Err(SyncError::Api {
+                    action: "create job",
+                    source: e,
+                });
             }
         }
     }
     Ok(())
 }
 
-/// Apply `delta` to the CronJob's status and write it, guarded by the
-/// resourceVersion we read. On a 409 the CronJob is read again and the same
-/// delta applied to the fresh copy: other writers' changes are kept.
+/// Apply `delta` to the object's status and write what changed, guarded
+/// by the resourceVersion we read. On a 409 the object is read again and
+/// the same delta applied to the fresh copy: other writers' changes are
+/// kept.
 async fn write_status(
-    api: &Api<CronJob>,
-    cronjob: &CronJob,
+    api: &Api<CompactCronJob>,
+    object: &Scheduled,
     delta: &StatusDelta,
-) -> Result<Option<CronJob>, SyncError> {
+) -> Result<Option<Scheduled>, SyncError> {
     if delta.is_empty() {
         return Ok(None);
     }
-    let mut base = std::borrow::Cow::Borrowed(cronjob);
+    let mut base = Cow::Borrowed(object);
     for _attempt in 0..5 {
-        let mut status = base.status.clone().unwrap_or_default();
+        let mut status = base.status.clone();
         if !delta.apply(&mut status) {
             return Ok(None);
         }
-        let mut status_json = serde_json::to_value(&status).expect("status serializes");
-        if status.active.as_ref().is_none_or(|a| a.is_empty()) {
-            status_json["active"] = serde_json::Value::Null;
-        }
-        let patch = json!({
-            "metadata": { "resourceVersion": base.resource_version() },
-            "status": status_json,
-        });
+        let patch =
+            objects::cronjob::status_patch(base.resource_version.as_deref(), &base.status, &status);
         match api
-            .patch_status(
-                &base.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .patch_status(&base.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(updated) => return Ok(Some(updated)),
+            Ok(updated) => return Ok(updated.scheduled().ok().cloned()),
             Err(e) if errs::is_conflict(&e) => {
                 debug!("status conflict, re-reading the CronJob");
-                match api
-                    .get_opt(&cronjob.name_any())
-                    .await
-                    .map_err(api_err("get cronjob"))?
-                {
-                    Some(fresh) if fresh.uid() == cronjob.uid() => {
-                        base = std::borrow::Cow::Owned(fresh)
-                    }
-                    _ => return Ok(None),
+                match reread(api, object).await? {
+                    Some(fresh) => base = Cow::Owned(fresh),
+                    None => return Ok(None),
                 }
             }
             Err(e) if errs::is_not_found(&e) => return Ok(None),
@@ -316,28 +369,28 @@ async fn write_status(
     })
 }
 
-fn record_gauges(ctx: &Context, cronjob: &CronJob, status: &CronJobStatus, plan: &Plan) {
+fn record_gauges(ctx: &Context, object: &Scheduled, status: &Status, plan: &Plan) {
     let secs = |t: Option<Timestamp>| t.map(|t| t.as_second()).unwrap_or(0);
-    ctx.record_cronjob(cronjob, |m, labels| {
+    ctx.record_cronjob(object, |m, labels| {
         m.next_schedule_time
             .with_label_values(&labels)
             .set(secs(plan.next_schedule_time));
         m.last_schedule_time
             .with_label_values(&labels)
-            .set(secs(status.last_schedule_time.as_ref().map(|t| t.0)));
+            .set(secs(status.last_schedule_time));
         m.last_successful_time
             .with_label_values(&labels)
-            .set(secs(status.last_successful_time.as_ref().map(|t| t.0)));
+            .set(secs(status.last_successful_time));
         m.active_jobs
             .with_label_values(&labels)
-            .set(status.active.as_ref().map_or(0, |a| a.len() as i64));
+            .set(i64::try_from(status.active.len()).unwrap_or(i64::MAX));
         m.suspended
             .with_label_values(&labels)
-            .set(i64::from(cronjob.spec.suspend.unwrap_or(false)));
+            .set(i64::from(object.spec.suspend));
     });
 }
 
-fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
+fn record_counters(ctx: &Context, object: &Scheduled, plan: &Plan) {
     if let planner::Decision::Skip { reason, .. } = plan.decision {
         let label = match reason {
             planner::SkipReason::ConcurrencyForbid => "concurrency_forbid",
@@ -347,10 +400,9 @@ fn record_counters(ctx: &Context, cronjob: &CronJob, plan: &Plan) {
     }
     if let Some(missed) = plan.missed_slot {
         // Count each missed slot once, however many syncs notice it.
-        let uid = cronjob.uid().unwrap_or_default();
-        let mut seen = ctx.shared.missed_slots.lock().unwrap();
-        if seen.get(&uid) != Some(&missed) {
-            seen.insert(uid, missed);
+        let mut seen = ctx.shared.missed_slots.lock();
+        if seen.get(&object.uid) != Some(&missed) {
+            seen.insert(object.uid.clone(), missed);
             ctx.metrics
                 .slots_missed
                 .with_label_values(&["deadline_exceeded"])
