@@ -52,6 +52,16 @@ impl Kronjob {
         kubeconfig: &std::path::Path,
         extra: &[&str],
     ) -> Kronjob {
+        Self::start_with_env(namespace, kubeconfig, extra, &[]).await
+    }
+
+    /// The same, with extra environment variables (e.g. `FAILPOINTS`).
+    pub async fn start_with_env(
+        namespace: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Kronjob {
         let metrics_port = free_port();
         let logs = common::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
@@ -67,6 +77,7 @@ impl Kronjob {
             ])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
+            .envs(envs.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kronjob=debug".into()),
