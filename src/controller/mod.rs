@@ -112,10 +112,12 @@ impl Shared {
         }
     }
 
-    /// Set the per-CronJob gauges, unless the CronJob has been deleted.
+    /// Set the per-CronJob gauges, unless the CronJob has been deleted or
+    /// this replica no longer leads (a sync finishing after the loss must
+    /// not bring back the series `cli` dropped then).
     pub fn record_cronjob(&self, cronjob: &CronJob, record: impl FnOnce(&Metrics, [&str; 2])) {
         let deleted = self.deleted.lock().unwrap();
-        if deleted.contains(cronjob.uid().as_deref().unwrap_or_default()) {
+        if !self.is_leader() || deleted.contains(cronjob.uid().as_deref().unwrap_or_default()) {
             return;
         }
         let (ns, name) = (cronjob.namespace().unwrap_or_default(), cronjob.name_any());
@@ -422,6 +424,25 @@ mod tests {
             Arc::new(Health::default()),
             watch::channel(true).1,
         )
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_lead_records_no_per_cronjob_series() {
+        let mut shared = shared();
+        let cronjob: CronJob = serde_json::from_value(json!({
+            "metadata": {"name": "cj", "namespace": "ns", "uid": "u1"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {}}
+        }))
+        .unwrap();
+        let record = |m: &Metrics, labels: [&str; 2]| m.suspended.with_label_values(&labels).set(1);
+        shared.record_cronjob(&cronjob, record);
+        assert!(shared.metrics.render().contains("cronjob=\"cj\""));
+        // Leadership lost (cli drops the series then); a sync that finishes
+        // afterwards must not bring them back.
+        shared.metrics.forget_all_cronjobs();
+        shared.leader = watch::channel(false).1;
+        shared.record_cronjob(&cronjob, record);
+        assert!(!shared.metrics.render().contains("cronjob=\"cj\""));
     }
 
     #[tokio::test]
