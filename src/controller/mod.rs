@@ -60,6 +60,8 @@ pub struct Shared {
     failures: Mutex<HashMap<ObjectRef<CompactCronJob>, u32>>,
     /// Last slot counted as missed, per CronJob UID.
     pub missed_slots: Mutex<HashMap<String, Timestamp>>,
+    /// Superseded slots already counted, per CronJob UID.
+    pub superseded_slots: Mutex<HashMap<String, sync::SupersededSeen>>,
     /// Jobs this process created and recorded in a successful status write
     /// (UID -> when): while the CronJob cache lags behind our own write, such
     /// a Job is known to be in status.active and needs no re-read.
@@ -107,6 +109,7 @@ impl Shared {
             reported: Mutex::default(),
             failures: Mutex::default(),
             missed_slots: Mutex::default(),
+            superseded_slots: Mutex::default(),
             own_writes: Mutex::default(),
             deleted: Mutex::default(),
         }
@@ -132,6 +135,7 @@ impl Shared {
         let uid = cronjob.uid().unwrap_or_default();
         self.reported.lock().unwrap().remove(&uid);
         self.missed_slots.lock().unwrap().remove(&uid);
+        self.superseded_slots.lock().unwrap().remove(&uid);
         self.failures
             .lock()
             .unwrap()
@@ -463,6 +467,14 @@ mod tests {
             .lock()
             .unwrap()
             .insert("u1".into(), Timestamp::UNIX_EPOCH);
+        shared.superseded_slots.lock().unwrap().insert(
+            "u1".into(),
+            sync::SupersededSeen {
+                anchor: Timestamp::UNIX_EPOCH,
+                latest: None,
+                count: 1,
+            },
+        );
         shared
             .failures
             .lock()
@@ -473,6 +485,7 @@ mod tests {
 
         assert!(shared.reported.lock().unwrap().is_empty());
         assert!(shared.missed_slots.lock().unwrap().is_empty());
+        assert!(shared.superseded_slots.lock().unwrap().is_empty());
         assert!(shared.failures.lock().unwrap().is_empty());
         assert!(shared.deleted.lock().unwrap().contains("u1"));
     }
