@@ -165,6 +165,8 @@ verbs="$(grep -E '^\s+verbs:' "$tmp/full.yaml" | sort | uniq -c | tr -s ' ')"
 for v in '"\*"' 'deletecollection' 'escalate' 'bind' 'impersonate'; do
   ! grep -qE "$v" <<<"$verbs" || fail "RBAC grants $v"
 done
+# Without it every Job create is refused where OwnerReferencesPermissionEnforcement runs.
+grep -qF 'resources: ["cronjobs/finalizers"]' "$tmp/full.yaml" || fail "no update on cronjobs/finalizers"
 
 render ns --set 'watchNamespaces={team-a,team-b}'
 k="$(kinds "$tmp/ns.yaml")"
