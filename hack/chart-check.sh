@@ -6,7 +6,9 @@
 #     files turn the ServiceMonitor and PrometheusRule on, cluster-wide and
 #     namespace-scoped), against JSON schemas generated from the Kubernetes
 #     v1.36.3 OpenAPI document in the k8s.io/kubernetes Go module
-#  3. a few assertions on what the chart must (not) render
+#  3. every PrometheusRule expression parses; `promtool test rules` runs the
+#     alert unit tests of hack/alerts/rules.test.yaml on the rendered rules
+#  4. a few assertions on what the chart must (not) render
 #
 # Tools and schemas are cached under ${KRONJOB_CACHE:-~/.cache/kronjob}; the
 # first run builds helm and kubeconform from source (see hack/build-tools.sh).
@@ -147,6 +149,36 @@ sys.exit(1 if errors else 0)
 PY
 done
 
+# --- alert rules: unit tests (hack/alerts/rules.test.yaml) -----------------
+# The rule groups of the PrometheusRule rendered with ci/default-values.yaml
+# (release kronjob: job="kronjob-metrics") are exactly a Prometheus rule file.
+command -v promtool >/dev/null ||
+  fail "promtool not found: run hack/ensure-deps.sh (Debian package prometheus)"
+log "[default-values] promtool check rules + test rules (hack/alerts/rules.test.yaml)"
+mkdir -p "$tmp/alerts"
+"$VENV/bin/python" - "$tmp/default-values.yaml" "$tmp/alerts/rules.yaml" <<'PY' || fail "extract the PrometheusRule's spec"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+assert len(docs) == 1, f"{len(docs)} PrometheusRules rendered"
+yaml.safe_dump(docs[0]["spec"], open(sys.argv[2], "w"), sort_keys=False)
+PY
+cp "$ROOT/hack/alerts/rules.test.yaml" "$tmp/alerts/"
+promtool check rules "$tmp/alerts/rules.yaml" >"$tmp/promtool.out" 2>&1 ||
+  { cat "$tmp/promtool.out" >&2; fail "promtool check rules"; }
+# Every alert the chart ships must be tested.
+untested="$("$VENV/bin/python" - "$tmp/alerts/rules.yaml" "$tmp/alerts/rules.test.yaml" <<'PY'
+import sys, yaml
+rules = yaml.safe_load(open(sys.argv[1]))
+tests = yaml.safe_load(open(sys.argv[2]))
+alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+tested = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", [])}
+print(" ".join(sorted(alerts - tested)))
+PY
+)"
+[[ -z "$untested" ]] || fail "alerts without a test in hack/alerts/rules.test.yaml: $untested"
+promtool test rules "$tmp/alerts/rules.test.yaml" >"$tmp/promtool.out" 2>&1 ||
+  { cat "$tmp/promtool.out" >&2; fail "promtool test rules"; }
+
 # --- assertions on the rendered objects ------------------------------------
 kinds() { grep -E '^kind: ' "$1" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' '; }
 
@@ -165,6 +197,8 @@ verbs="$(grep -E '^\s+verbs:' "$tmp/full.yaml" | sort | uniq -c | tr -s ' ')"
 for v in '"\*"' 'deletecollection' 'escalate' 'bind' 'impersonate'; do
   ! grep -qE "$v" <<<"$verbs" || fail "RBAC grants $v"
 done
+# Without it every Job create is refused where OwnerReferencesPermissionEnforcement runs.
+grep -qF 'resources: ["cronjobs/finalizers"]' "$tmp/full.yaml" || fail "no update on cronjobs/finalizers"
 
 render ns --set 'watchNamespaces={team-a,team-b}'
 k="$(kinds "$tmp/ns.yaml")"

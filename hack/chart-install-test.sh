@@ -100,11 +100,15 @@ for ns in "$WATCHED" "$OTHER"; do
   expect yes list cronjobs.batch "$ns"
   expect yes watch cronjobs.batch "$ns"
   expect yes patch cronjobs.batch "$ns" --subresource=status
-  expect yes update cronjobs.batch "$ns" --subresource=status
+  expect no update cronjobs.batch "$ns" --subresource=status
+  # OwnerReferencesPermissionEnforcement: blockOwnerDeletion on the Jobs.
+  expect yes update cronjobs.batch "$ns" --subresource=finalizers
   expect yes create jobs.batch "$ns"
   expect yes delete jobs.batch "$ns"
-  expect yes create events "$ns"
+  expect yes create events.events.k8s.io "$ns"
   expect yes patch events.events.k8s.io "$ns"
+  expect no create events "$ns"               # core/v1 Events are not used
+  expect no delete pods "$ns"                 # the garbage collector does that
 done
 expect yes list cronjobs.batch -
 expect no update cronjobs.batch "$OTHER"    # spec is the user's; only status is ours
@@ -124,7 +128,9 @@ install "$REL" --set "watchNamespaces={$WATCHED}"
 k get clusterrole "$REL" >/dev/null 2>&1 && fail "namespace-scoped mode created a ClusterRole"
 expect yes list cronjobs.batch "$WATCHED"
 expect yes create jobs.batch "$WATCHED"
-expect yes create events "$WATCHED"
+expect yes update cronjobs.batch "$WATCHED" --subresource=finalizers
+expect yes create events.events.k8s.io "$WATCHED"
+expect no update cronjobs.batch "$OTHER" --subresource=finalizers
 expect no list cronjobs.batch "$OTHER"
 expect no create jobs.batch "$OTHER"
 expect no list cronjobs.batch -

@@ -17,6 +17,11 @@
 #   KRONJOB_APISERVER_PROFILING=1  serve the API server's /debug/pprof (to profile
 #                             it during a benchmark; docs/benchmarks.md). Not
 #                             checked when a running cluster is reused.
+#
+# The API server runs the admission plugins of a hardened production cluster
+# ($ADMISSION_PLUGINS, on top of the default ones) and PodSecurity enforces
+# the baseline level by default (docs/testing.md, "What runs"). A running
+# cluster started with other plugins is not reused.
 set -euo pipefail
 # shellcheck source=hack/cluster-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
@@ -26,6 +31,11 @@ trap 'log "ERROR: hack/cluster-up.sh failed at line $LINENO; logs in $LOGS; hack
 NODES="${KRONJOB_FAKE_NODES:-2}"
 TIMEOUT="${KRONJOB_CLUSTER_TIMEOUT:-90}"
 KCM_CONTROLLERS="${KRONJOB_KCM_CONTROLLERS:-*,-cronjob-controller}"
+# Named explicitly even where on by default, so that the list says what a
+# hardened cluster runs: OwnerReferencesPermissionEnforcement (OpenShift and
+# many hardened distributions) and NodeRestriction are the ones not on by
+# default. Checked in the API server's log after the start.
+ADMISSION_PLUGINS="NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,PodSecurity,NodeRestriction,OwnerReferencesPermissionEnforcement"
 start=$SECONDS
 
 take_lock
@@ -43,6 +53,7 @@ healthy() {
   source "$STATE/ports.env"
   local c
   [[ "$(cat "$STATE/kcm-controllers" 2>/dev/null || echo '*,-cronjob-controller')" == "$KCM_CONTROLLERS" ]] || return 1
+  [[ "$(cat "$STATE/admission-plugins" 2>/dev/null)" == "$ADMISSION_PLUGINS" ]] || return 1
   for c in "${COMPONENTS[@]}"; do component_pid "$c" >/dev/null || return 1; done
   [[ "$(admin_curl /readyz 2>/dev/null)" == ok ]] || return 1
   nodes_ready
@@ -211,7 +222,30 @@ alive() { component_pid "$1" >/dev/null || fail "$1 exited during start"; }
 etcd_ready() { alive etcd; etcd_ok; }
 wait_until "etcd healthy (http://127.0.0.1:$ETCD_PORT)" etcd_ready
 
+# PodSecurity: namespaces without pod-security.kubernetes.io labels get the
+# baseline level (the plugin's own default is privileged, which checks
+# nothing).
+cat > "$STATE/admission.yaml" <<'YAML'
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: PodSecurity
+    configuration:
+      apiVersion: pod-security.admission.config.k8s.io/v1
+      kind: PodSecurityConfiguration
+      defaults:
+        enforce: baseline
+        enforce-version: latest
+        audit: baseline
+        audit-version: latest
+        warn: baseline
+        warn-version: latest
+      exemptions: {}
+YAML
+printf '%s\n' "$ADMISSION_PLUGINS" > "$STATE/admission-plugins"
 launch kube-apiserver \
+  --enable-admission-plugins="$ADMISSION_PLUGINS" \
+  --admission-control-config-file="$STATE/admission.yaml" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
@@ -228,6 +262,14 @@ launch kube-apiserver \
   --profiling="$([[ "${KRONJOB_APISERVER_PROFILING:-0}" == 1 ]] && echo true || echo false)"
 api_ready() { alive kube-apiserver; [[ "$(admin_curl /readyz 2>/dev/null)" == ok ]]; }
 wait_until "kube-apiserver ready (https://127.0.0.1:$API_PORT)" api_ready
+# Every requested plugin must be among those the API server says it loaded
+# (a misspelt or dropped one would silently leave the cluster soft).
+loaded=$(grep -oE 'admission controller\(s\) successfully in the following order: [^"]*' "$LOGS/kube-apiserver.log" |
+  sed 's/.*order: //' | tr ',.' '\n\n' | sort -u)
+for p in ${ADMISSION_PLUGINS//,/ }; do
+  grep -qxF "$p" <<<"$loaded" || fail "kube-apiserver did not load the admission plugin $p"
+done
+log "admission plugins loaded: $ADMISSION_PLUGINS (and the defaults)"
 write_kubeconfig "$KUBECONFIG_OUT" admin
 
 printf '%s\n' "$KCM_CONTROLLERS" > "$STATE/kcm-controllers"

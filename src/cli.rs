@@ -300,6 +300,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             loop {
                 let leading = *rx.borrow_and_update();
                 metrics.leader.set(i64::from(leading));
+                if !leading {
+                    // Only the leader exports per-CronJob series (see
+                    // Metrics::forget_all_cronjobs).
+                    metrics.forget_all_cronjobs();
+                }
                 if rx.changed().await.is_err() {
                     break;
                 }

@@ -197,17 +197,31 @@ impl Metrics {
         String::from_utf8(buf).expect("Prometheus text format is UTF-8")
     }
 
-    /// Drop the per-CronJob series of a deleted CronJob.
-    pub fn forget_cronjob(&self, namespace: &str, name: &str) {
-        let labels = [namespace, name];
-        for g in [
+    /// The gauge vecs labelled by CronJob.
+    fn per_cronjob(&self) -> [&IntGaugeVec; 5] {
+        [
             &self.next_schedule_time,
             &self.last_schedule_time,
             &self.last_successful_time,
             &self.active_jobs,
             &self.suspended,
-        ] {
+        ]
+    }
+
+    /// Drop the per-CronJob series of a deleted CronJob.
+    pub fn forget_cronjob(&self, namespace: &str, name: &str) {
+        let labels = [namespace, name];
+        for g in self.per_cronjob() {
             let _ = g.remove_label_values(&labels);
+        }
+    }
+
+    /// Drop the per-CronJob series of every CronJob: a replica that lost
+    /// leadership no longer syncs, so its values would freeze and trip the
+    /// alerts while the new leader exports the live ones.
+    pub fn forget_all_cronjobs(&self) {
+        for g in self.per_cronjob() {
+            g.reset();
         }
     }
 }
@@ -245,5 +259,28 @@ mod tests {
         ));
         m.forget_cronjob("ns", "cj");
         assert!(!m.render().contains("cronjob=\"cj\""));
+    }
+
+    #[test]
+    fn forgetting_all_cronjobs_keeps_the_process_wide_metrics() {
+        let m = Metrics::new();
+        for cj in ["a", "b"] {
+            let labels = ["ns", cj];
+            for g in m.per_cronjob() {
+                g.with_label_values(&labels).set(7);
+            }
+        }
+        m.jobs_created.inc();
+        m.leader.set(1);
+        m.forget_all_cronjobs();
+        let text = m.render();
+        assert!(!text.contains("cronjob=\""), "{text}");
+        assert!(text.contains("kronjob_jobs_created_total 1"), "{text}");
+        assert!(text.contains("kronjob_leader 1"), "{text}");
+        // A CronJob synced again afterwards is exported again.
+        m.next_schedule_time.with_label_values(&["ns", "a"]).set(9);
+        assert!(m.render().contains(
+            "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"a\",namespace=\"ns\"} 9"
+        ));
     }
 }

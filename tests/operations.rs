@@ -156,6 +156,34 @@ async fn a_leader_whose_lease_is_taken_stops_at_once() {
     let ns = TestNamespace::new(&client, "usurp").await;
     let a = Kronjob::start(ns.name(), &leader_args(ns.name(), "replica-a", "4s")).await;
     wait_leader(&a, "replica-a to lead", Duration::from_secs(20)).await;
+    // The leader exports per-CronJob series (a suspended CronJob: no Jobs).
+    let cronjobs: Api<CronJob> = ns.api();
+    let mut parked = cronjob("parked", "@every 2s", TestPod::Succeed);
+    parked.spec.suspend = Some(true);
+    cronjobs
+        .create(&PostParams::default(), &parked)
+        .await
+        .unwrap();
+    let per_cronjob = |k: &Kronjob| {
+        k.metrics()
+            .lines()
+            .filter(|l| l.starts_with("kronjob_cronjob_"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    wait_for(
+        "the leader's per-CronJob series",
+        Duration::from_secs(10),
+        || async {
+            let series = per_cronjob(&a);
+            if series.iter().any(|l| l.contains("cronjob=\"parked\"")) {
+                Ok(())
+            } else {
+                Err(format!("{series:?}"))
+            }
+        },
+    )
+    .await;
     // Another identity writes itself into the Lease (as a partitioned
     // leader would find on its return).
     let leases: Api<Lease> = ns.api();
@@ -178,8 +206,9 @@ async fn a_leader_whose_lease_is_taken_stops_at_once() {
         }
     })
     .await;
+    // Its per-CronJob values would freeze: they are gone with the lead.
+    assert_eq!(per_cronjob(&a), Vec::<String>::new());
     // And it acts on nothing while another holds the Lease.
-    let cronjobs: Api<CronJob> = ns.api();
     cronjobs
         .create(
             &PostParams::default(),
@@ -194,6 +223,7 @@ async fn a_leader_whose_lease_is_taken_stops_at_once() {
         before,
         "a non-leader must not sync"
     );
+    assert_eq!(per_cronjob(&a), Vec::<String>::new());
     let jobs: Api<Job> = ns.api();
     assert!(
         jobs.list(&Default::default())

@@ -64,6 +64,8 @@ pub struct Shared {
     failures: Mutex<HashMap<ObjectRef<CompactCronJob>, u32>>,
     /// Last slot counted as missed, per CronJob UID.
     pub missed_slots: Mutex<HashMap<String, Timestamp>>,
+    /// Superseded slots already counted, per CronJob UID.
+    pub superseded_slots: Mutex<HashMap<String, sync::SupersededSeen>>,
     /// Jobs this process created and recorded in a successful status write
     /// (UID -> when): while the CronJob cache lags behind our own write, such
     /// a Job is known to be in status.active and needs no re-read.
@@ -114,16 +116,19 @@ impl Shared {
             reported: Mutex::default(),
             failures: Mutex::default(),
             missed_slots: Mutex::default(),
+            superseded_slots: Mutex::default(),
             own_writes: Mutex::default(),
             deleted: Mutex::default(),
             undecodable: Mutex::default(),
         }
     }
 
-    /// Set the per-CronJob gauges, unless the CronJob has been deleted.
+    /// Set the per-CronJob gauges, unless the CronJob has been deleted or
+    /// this replica no longer leads (a sync finishing after the loss must
+    /// not bring back the series `cli` dropped then).
     pub fn record_cronjob(&self, object: &Scheduled, record: impl FnOnce(&Metrics, [&str; 2])) {
         let deleted = self.deleted.lock();
-        if deleted.contains(&object.uid) {
+        if !self.is_leader() || deleted.contains(&object.uid) {
             return;
         }
         record(
@@ -140,6 +145,7 @@ impl Shared {
         let uid = cronjob.uid().unwrap_or_default();
         self.reported.lock().remove(&uid);
         self.missed_slots.lock().remove(&uid);
+        self.superseded_slots.lock().remove(&uid);
         self.undecodable.lock().remove(&uid);
         self.failures.lock().remove(&ObjectRef::from_obj(cronjob));
         let mut deleted = self.deleted.lock();
@@ -544,6 +550,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_replica_that_does_not_lead_records_no_per_cronjob_series() {
+        let mut shared = shared();
+        let cronjob = crate::objects::cronjob::decode(&json!({
+            "metadata": {"name": "cj", "namespace": "ns", "uid": "u1"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {}}
+        }))
+        .unwrap();
+        let record = |m: &Metrics, labels: [&str; 2]| m.suspended.with_label_values(&labels).set(1);
+        shared.record_cronjob(&cronjob, record);
+        assert!(shared.metrics.render().contains("cronjob=\"cj\""));
+        // Leadership lost (cli drops the series then); a sync that finishes
+        // afterwards must not bring them back.
+        shared.metrics.forget_all_cronjobs();
+        shared.leader = watch::channel(false).1;
+        shared.record_cronjob(&cronjob, record);
+        assert!(!shared.metrics.render().contains("cronjob=\"cj\""));
+    }
+
+    #[tokio::test]
     async fn a_deleted_cronjob_leaves_nothing_behind() {
         let shared = shared();
         let cronjob: CompactCronJob = serde_json::from_value(json!({
@@ -559,6 +584,14 @@ mod tests {
             .missed_slots
             .lock()
             .insert("u1".into(), Timestamp::UNIX_EPOCH);
+        shared.superseded_slots.lock().insert(
+            "u1".into(),
+            sync::SupersededSeen {
+                anchor: Timestamp::UNIX_EPOCH,
+                latest: None,
+                count: 1,
+            },
+        );
         shared
             .failures
             .lock()
@@ -568,6 +601,7 @@ mod tests {
 
         assert!(shared.reported.lock().is_empty());
         assert!(shared.missed_slots.lock().is_empty());
+        assert!(shared.superseded_slots.lock().is_empty());
         assert!(shared.failures.lock().is_empty());
         assert!(shared.deleted.lock().contains("u1"));
     }

@@ -2,6 +2,7 @@
 //! carry out the plan's effects in order, write status once.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::Job;
@@ -410,9 +411,152 @@ fn record_counters(ctx: &Context, object: &Scheduled, plan: &Plan) {
         }
     }
     if plan.superseded_slots > 0 {
-        ctx.metrics
-            .slots_missed
-            .with_label_values(&["superseded"])
-            .inc_by(u64::from(plan.superseded_slots));
+        // Count each superseded slot once: a Forbid skip is planned again at
+        // every sync with the same (or a growing) set of superseded slots.
+        let seen = SupersededSeen {
+            anchor: (object.status.last_schedule_time)
+                .or(object.created)
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            latest: match plan.decision {
+                planner::Decision::Create { slot, .. } | planner::Decision::Skip { slot, .. } => {
+                    Some(slot)
+                }
+                _ => None,
+            },
+            count: plan.superseded_slots,
+        };
+        let new = count_superseded(
+            &mut ctx.shared.superseded_slots.lock(),
+            object.uid.clone(),
+            seen,
+        );
+        if new > 0 {
+            ctx.metrics
+                .slots_missed
+                .with_label_values(&["superseded"])
+                .inc_by(u64::from(new));
+        }
+    }
+}
+
+/// The superseded slots of one plan: `count` slots older than `latest` (the
+/// slot run or skipped; None when the plan names none) under `anchor`, the
+/// CronJob's lastScheduleTime (or creation time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SupersededSeen {
+    pub anchor: Timestamp,
+    pub latest: Option<Timestamp>,
+    pub count: u32,
+}
+
+/// Remember `now` for the CronJob `uid`; how many of its superseded slots
+/// are new.
+fn count_superseded(
+    counted: &mut HashMap<String, SupersededSeen>,
+    uid: String,
+    now: SupersededSeen,
+) -> u32 {
+    let before = counted.get(&uid).copied();
+    let new = newly_superseded(before.as_ref(), &now);
+    let latest = now.latest.or(before.and_then(|b| b.latest));
+    counted.insert(uid, SupersededSeen { latest, ..now });
+    new
+}
+
+/// How many of `now`'s superseded slots were not counted under `before`.
+/// Under the same anchor the set only grows with the newest due slot, so the
+/// growth is new; when the due slot moved on, the previous one (skipped,
+/// never run) is superseded now even if startingDeadlineSeconds let as many
+/// old slots slide out of the window as new ones came in. A new anchor (a
+/// Job ran) starts a new set.
+fn newly_superseded(before: Option<&SupersededSeen>, now: &SupersededSeen) -> u32 {
+    match before {
+        Some(b) if b.anchor == now.anchor => {
+            let grown = now.count.saturating_sub(b.count);
+            match (b.latest, now.latest) {
+                (Some(was), Some(is)) if is != was => grown.max(1),
+                _ => grown,
+            }
+        }
+        _ => now.count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(minute: i64) -> Timestamp {
+        Timestamp::from_second(minute * 60).unwrap()
+    }
+
+    fn seen(anchor: i64, latest: Option<i64>, count: u32) -> SupersededSeen {
+        SupersededSeen {
+            anchor: t(anchor),
+            latest: latest.map(t),
+            count,
+        }
+    }
+
+    /// Feeds the plans of successive syncs; the total counted.
+    fn total(plans: &[SupersededSeen]) -> u32 {
+        let mut counted = HashMap::new();
+        plans
+            .iter()
+            .map(|p| count_superseded(&mut counted, "uid".into(), *p))
+            .sum()
+    }
+
+    #[test]
+    fn a_forbid_skip_counts_each_superseded_slot_once() {
+        // Every minute, a Job that runs on: the slot of minute 1 is skipped,
+        // superseded at minute 2, the one of minute 2 at minute 3. Every
+        // skip is planned again at many syncs (Job events, resyncs).
+        let mut plans = vec![];
+        for minute in 2..=3 {
+            for _ in 0..5 {
+                plans.push(seen(0, Some(minute), (minute - 1) as u32));
+            }
+        }
+        assert_eq!(total(&plans), 2);
+    }
+
+    #[test]
+    fn a_sliding_deadline_window_counts_the_slot_that_moved_on() {
+        // startingDeadlineSeconds keeps 5 slots in the window: 4 superseded
+        // at each sync, one of them new whenever the due slot moves on.
+        let plans: Vec<_> = (5..=8)
+            .flat_map(|m| [seen(0, Some(m), 4), seen(0, Some(m), 4)])
+            .collect();
+        assert_eq!(total(&plans), 4 + 3);
+    }
+
+    #[test]
+    fn a_resync_that_names_no_slot_counts_nothing_again() {
+        // Six slots missed while the controller was down: the most recent
+        // runs, 5 superseded. A sync on a cache that has not yet seen the
+        // status write plans Wait on the same anchor and slots.
+        assert_eq!(total(&[seen(0, Some(6), 5), seen(0, None, 5)]), 5);
+        // ... and a later skip at the same slot neither.
+        assert_eq!(
+            total(&[seen(0, Some(6), 5), seen(0, None, 5), seen(0, Some(6), 5)]),
+            5
+        );
+    }
+
+    #[test]
+    fn a_new_anchor_starts_a_new_set() {
+        // A Job ran at minute 6 (lastScheduleTime moved): the next burst of
+        // missed slots is counted in full.
+        assert_eq!(total(&[seen(0, Some(6), 5), seen(6, Some(10), 3)]), 8);
+    }
+
+    #[test]
+    fn each_cronjob_is_counted_on_its_own() {
+        let mut counted = HashMap::new();
+        let p = seen(0, Some(3), 2);
+        assert_eq!(count_superseded(&mut counted, "a".into(), p), 2);
+        assert_eq!(count_superseded(&mut counted, "b".into(), p), 2);
+        assert_eq!(count_superseded(&mut counted, "a".into(), p), 0);
     }
 }

@@ -76,9 +76,13 @@ Namespace of the leader-election Lease.
 {{- end }}
 
 {{/*
-The controller's permissions on the CronJob and Job API, shared by the
-cluster-wide ClusterRole and the per-namespace Roles so both modes grant
-exactly the same verbs.
+The controller's permissions on the CronJob, Job and Event APIs, shared by
+the cluster-wide ClusterRole and the per-namespace Roles so both modes grant
+exactly the same verbs. Each verb is one kronjob uses (docs/install.md
+"Permissions"); compared with upstream's system:controller:cronjob-controller
+it has no update of a CronJob's spec, no update/patch of Jobs, no Pods (Jobs
+are deleted with propagationPolicy Background, the garbage collector removes
+their Pods) and no core/v1 Events (kronjob writes events.k8s.io/v1 only).
 */}}
 {{- define "kronjob.workloadRules" -}}
 - apiGroups: ["batch"]
@@ -86,11 +90,17 @@ exactly the same verbs.
   verbs: ["get", "list", "watch"]
 - apiGroups: ["batch"]
   resources: ["cronjobs/status"]
-  verbs: ["update", "patch"]
+  verbs: ["patch"]
+# A Job's ownerReference to its CronJob has blockOwnerDeletion: true; the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened
+# clusters) lets only who may update the owner's finalizers set it.
+- apiGroups: ["batch"]
+  resources: ["cronjobs/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "delete"]
-- apiGroups: ["", "events.k8s.io"]
+- apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
