@@ -53,6 +53,7 @@ tools: ## Build helm and kubeconform into ~/.cache/kronjob (skipped when present
 lint: tools ## rustfmt, clippy -D warnings, helm lint, kubeconform -strict
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --all-targets --locked --features failpoints -- -D warnings
 	hack/chart-check.sh
 
 .PHONY: run

@@ -11,4 +11,5 @@ echo "[test] helm install into the control plane" >&2
 hack/chart-install-test.sh
 echo "[test] cargo test (unit, differential, integration, e2e)" >&2
 # The e2e tests mostly wait on the API server: run many at once.
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-16}" cargo test --locked --all-targets
+# --features failpoints: the suites inject faults (src/failpoints.rs).
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-16}" cargo test --locked --all-targets --features failpoints
