@@ -45,6 +45,10 @@ test: ## Everything CI runs: chart checks, unit, differential, integration and e
 bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~40 min; BENCH_QUICK=1 for a short run). Not part of `make test`
 	hack/bench.sh $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 
+.PHONY: stress
+stress: k8s ## A CronJob with 10 000 Jobs and 20 000 active entries (release build; KRONJOB_LARGE_N sets the size): prints the longest runtime stall (docs/reliability.md)
+	KRONJOB_LARGE_N=$${KRONJOB_LARGE_N:-10000} hack/with-cluster.sh cargo test --release --locked --features failpoints --test hostile thousands -- --nocapture
+
 .PHONY: tools
 tools: ## Build helm and kubeconform into ~/.cache/kronjob (skipped when present)
 	hack/build-tools.sh

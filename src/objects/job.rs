@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::fields::{self, FieldError};
 use crate::model::{ControllerRef, Finished, JobFacts};
@@ -214,27 +214,32 @@ fn finished(conditions: Option<Value>) -> Result<Option<Finished>, FieldError> {
 /// The Job to POST: the template's spec as given, upstream's metadata.
 pub fn manifest(job: &NewJob) -> Result<Value, serde_json::Error> {
     let spec: Value = serde_json::from_str(&job.spec_json)?;
-    let mut metadata = json!({
-        "name": job.name,
-        "namespace": job.namespace,
-        "annotations": job.annotations,
-        "ownerReferences": [{
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), json!(job.name));
+    metadata.insert("namespace".into(), json!(job.namespace));
+    if let Some(labels) = &job.labels {
+        metadata.insert("labels".into(), json!(labels));
+    }
+    metadata.insert("annotations".into(), json!(job.annotations));
+    metadata.insert(
+        "ownerReferences".into(),
+        json!([{
             "apiVersion": job.owner.api_version,
             "kind": job.owner.kind,
             "name": job.owner.name,
             "uid": job.owner.uid,
             "controller": true,
             "blockOwnerDeletion": true,
-        }],
-    });
-    if let Some(labels) = &job.labels {
-        metadata["labels"] = json!(labels);
-    }
-    let mut manifest = json!({ "apiVersion": "batch/v1", "kind": "Job", "metadata": metadata });
+        }]),
+    );
+    let mut manifest = Map::new();
+    manifest.insert("apiVersion".into(), json!("batch/v1"));
+    manifest.insert("kind".into(), json!("Job"));
+    manifest.insert("metadata".into(), Value::Object(metadata));
     if !spec.is_null() {
-        manifest["spec"] = spec;
+        manifest.insert("spec".into(), spec);
     }
-    Ok(manifest)
+    Ok(Value::Object(manifest))
 }
 
 #[cfg(test)]

@@ -6,10 +6,26 @@
 //! that one object undecodable (reported, skipped), and an instant the API
 //! server accepts but jiff cannot hold is clamped ([`time`]).
 
+// Input from the API reaches every line here: no unchecked arithmetic,
+// indexing, unwrap or panic outside the tests.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub mod cronjob;
 pub mod fields;
 pub mod job;
 pub mod time;
+
+#[cfg(test)]
+mod proptests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;

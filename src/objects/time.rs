@@ -34,16 +34,17 @@ pub fn parse(text: &str) -> Result<Timestamp, String> {
 /// `(year, "-MM-DDTHH:MM:SS...")` of an RFC 3339 text with any number of
 /// year digits and an optional sign.
 fn split_year(text: &str) -> Option<(i64, &str)> {
-    let (sign, unsigned) = match text.strip_prefix('-') {
-        Some(u) => (-1, u),
-        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(u) => (true, u),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
     if !(4..=18).contains(&digits) {
         return None;
     }
-    let year: i64 = unsigned[..digits].parse().ok()?;
-    Some((sign * year, &unsigned[digits..]))
+    let (year, rest) = unsigned.split_at_checked(digits)?;
+    let year: i64 = year.parse().ok()?;
+    Some((if negative { year.checked_neg()? } else { year }, rest))
 }
 
 /// How Kubernetes writes a `metav1.Time`: UTC, whole seconds.

@@ -160,7 +160,7 @@ pub fn sync_panicked(message: &str) -> PlannedEvent {
 /// Go's `%q` for strings: double-quoted with Go escapes, so messages that
 /// quote user input read exactly as upstream's.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    let mut out = String::with_capacity(s.len().saturating_add(2));
     out.push('"');
     for c in s.chars() {
         match c {

@@ -13,6 +13,19 @@
 //! deadline), and a plan costs time linear in the number of Jobs and active
 //! references, plus a sort of the finished Jobs.
 
+// Input from the API reaches every line here: no unchecked arithmetic,
+// indexing, unwrap or panic outside the tests.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub mod events;
 pub mod jobs;
 pub mod status;
