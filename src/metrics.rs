@@ -44,6 +44,7 @@ pub struct Metrics {
     pub undecodable_objects: IntCounterVec,
     pub sync_panics: IntCounter,
     pub runtime_stall: Histogram,
+    pub runtime_longest_stall: prometheus::Gauge,
     pub leader: IntGauge,
     pub leader_transitions: IntCounter,
     pub build_info: IntGaugeVec,
@@ -173,6 +174,10 @@ impl Metrics {
                     "How late a 100 ms tick of the runtime fired: time the single runtime thread was busy with something else.",
                 )
                 .buckets(STALL_BUCKETS.to_vec())
+            )),
+            runtime_longest_stall: reg!(prometheus::Gauge::new(
+                "kronjob_runtime_longest_stall_seconds",
+                "The longest kronjob_runtime_stall_seconds observation since the process started."
             )),
             leader: reg!(IntGauge::new("kronjob_leader", "1 while this replica holds the leader Lease.")),
             leader_transitions: reg!(IntCounter::new(
