@@ -42,6 +42,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the next fire times of a schedule.
     Next(NextArgs),
+    /// Print the KronJob CustomResourceDefinition (YAML).
+    Crd,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod client;
 pub mod controller;
+pub mod crd;
 pub mod explain;
 pub mod failpoints;
 pub mod health;

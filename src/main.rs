@@ -36,6 +36,10 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Crd => {
+            print!("{}", kronjob::crd::manifest_yaml());
+            ExitCode::SUCCESS
+        }
         Command::Explain(args) => match runtime().block_on(cli::explain(&args)) {
             Ok(text) => {
                 print!("{text}");
