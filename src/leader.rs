@@ -196,6 +196,7 @@ pub async fn elect(
         }
     }
     if renewed_at.is_some() {
+        info!("shutting down; stepping down");
         tx.send_replace(false);
         if tokio::time::timeout(timing.renew_deadline, candidate.release())
             .await
