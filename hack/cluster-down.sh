@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stop the test control plane started by hack/cluster-up.sh and remove its
-# state (target/cluster). Only the processes named by target/cluster/pids/ are
-# signalled: TERM first, KILL for those still alive after a deadline
-# (KRONJOB_STOP_TIMEOUT seconds, default 10).
+# state (target/cluster, or $KRONJOB_CLUSTER_DIR). Only the processes named by
+# its pids/ are signalled: TERM first, KILL for those still alive after a
+# deadline (KRONJOB_STOP_TIMEOUT seconds, default 10).
 set -euo pipefail
 # shellcheck source=hack/cluster-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"

@@ -2,11 +2,14 @@
 # Start the local test control plane (no Docker, no download):
 #   etcd, kube-apiserver, kube-controller-manager (built-in CronJob controller
 #   disabled), kube-scheduler and kwok with $KRONJOB_FAKE_NODES fake nodes.
-# State lives in target/cluster/ (pki/, logs/, pids/, etcd data, kubeconfig).
-# A healthy cluster already running from target/cluster is reused.
+# State lives in target/cluster/ (pki/, logs/, pids/, cmd/, etcd data,
+# kubeconfig), or in $KRONJOB_CLUSTER_DIR. A healthy cluster already running
+# from that directory is reused.
 # Progress goes to stderr; the LAST line on stdout is the admin kubeconfig path.
 #
 # Environment:
+#   KRONJOB_CLUSTER_DIR       state directory (default target/cluster; the lock
+#                             file is beside it, <dir>.lock)
 #   KRONJOB_CACHE             cache root of the built binaries (default ~/.cache/kronjob)
 #   KRONJOB_FAKE_NODES        number of kwok nodes (default 2)
 #   KRONJOB_CLUSTER_TIMEOUT   seconds to wait for each readiness step (default 90)
@@ -40,17 +43,11 @@ start=$SECONDS
 
 take_lock
 
-admin_curl() { # path
-  curl -sS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:$API_PORT$1"
-}
-
 kubectl_() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 
 healthy() {
   [[ -f "$STATE/ports.env" && -f "$KUBECONFIG_OUT" ]] || return 1
-  # shellcheck source=/dev/null
-  source "$STATE/ports.env"
+  load_ports
   local c
   [[ "$(cat "$STATE/kcm-controllers" 2>/dev/null || echo '*,-cronjob-controller')" == "$KCM_CONTROLLERS" ]] || return 1
   [[ "$(cat "$STATE/admission-plugins" 2>/dev/null)" == "$ADMISSION_PLUGINS" ]] || return 1
@@ -113,7 +110,7 @@ for b in "${COMPONENTS[@]}" kubectl; do
 done
 command -v openssl >/dev/null || { log "ERROR: openssl is required"; exit 1; }
 
-mkdir -p "$PKI" "$LOGS" "$PIDS" "$STATE/etcd" "$STATE/kwok-home"
+mkdir -p "$PKI" "$LOGS" "$PIDS" "$CMDS" "$STATE/etcd" "$STATE/kwok-home"
 chmod 700 "$STATE/etcd" "$PKI"
 
 # ---- free loopback ports, picked now (below the ephemeral range) ----------
@@ -204,12 +201,13 @@ EOF
 }
 for u in kube-controller-manager kube-scheduler kwok; do write_kubeconfig "$STATE/$u.kubeconfig" "$u"; done
 
-# launch NAME ARGS...: detached from our session (setsid), stdin closed,
-# output in logs/NAME.log, the lock fd closed so it is not inherited.
+# launch NAME ARGS...: record the command line (with HOME, which kwok's
+# differs in) in cmd/NAME so that hack/cluster-restart.sh starts NAME again
+# the same way, with the same ports, then start it (start_component).
 launch() {
   local name=$1; shift
-  setsid "$BIN/$name" "$@" >"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
-  echo $! > "$PIDS/$name.pid"
+  printf '%s\0' env "HOME=$HOME" "$BIN/$name" "$@" >"$CMDS/$name"
+  start_component "$name"
 }
 
 launch etcd --name=kronjob --data-dir="$STATE/etcd" \
@@ -217,7 +215,6 @@ launch etcd --name=kronjob --data-dir="$STATE/etcd" \
   --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster="kronjob=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state=new \
   --unsafe-no-fsync --quota-backend-bytes=$((2 * 1024 * 1024 * 1024)) --log-level=warn
-etcd_ok() { curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
 alive() { component_pid "$1" >/dev/null || fail "$1 exited during start"; }
 etcd_ready() { alive etcd; etcd_ok; }
 wait_until "etcd healthy (http://127.0.0.1:$ETCD_PORT)" etcd_ready

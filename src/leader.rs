@@ -5,6 +5,12 @@
 //! its own monotonic clock (so clock skew between nodes cannot cause two
 //! leaders), or at once when the holder released it.
 //!
+//! Every round is bounded in time ([`Timing`]): a request that hangs (a
+//! partition, a stalled connection) cannot keep a leader acting past its
+//! renew deadline, the way client-go bounds its renew loop with a context
+//! timeout. The deadline counts from the *start* of the last successful
+//! round, so it holds even when the reply came late.
+//!
 //! Written here rather than taken from kube-lease-manager because that
 //! crate keeps reporting leadership while renewals fail; a partitioned
 //! leader must stop acting before a standby's takeover can begin.
@@ -18,7 +24,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::controller::api_errors;
 
@@ -68,14 +74,150 @@ pub fn may_acquire(observed: Option<&Observation>, identity: &str, now: Instant)
     }
 }
 
-/// Runs the election until `shutdown` resolves, publishing leadership on
-/// the returned channel. On shutdown a held Lease is released so a standby
-/// takes over at once.
+/// The time rules of the election, apart from any I/O.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+}
+
+impl Timing {
+    /// When a leader must have stepped down: the renew deadline after the
+    /// start of its last successful round. Counting from the start, not the
+    /// reply, keeps this safe against late replies: the renewTime a standby
+    /// saw was written after that start, and the standby waits a whole lease
+    /// duration (longer than the renew deadline) from when it saw it.
+    pub fn step_down_at(&self, renewed_at: Instant) -> Instant {
+        renewed_at + self.renew_deadline
+    }
+
+    /// The latest a round started at `now` may end. A leader's round ends
+    /// at its step-down time; a candidate's after the renew deadline, as
+    /// client-go's leader-election client times out its requests.
+    pub fn round_deadline(&self, renewed_at: Option<Instant>, now: Instant) -> Instant {
+        match renewed_at {
+            Some(at) => self.step_down_at(at),
+            None => now + self.renew_deadline,
+        }
+    }
+
+    /// When the next round starts: a retry period after the last one
+    /// started (at once if it took longer), but a leader wakes at its
+    /// step-down time if that comes first. Spacing rounds by their starts
+    /// lets a leader whose requests are slow, but each within half the renew
+    /// deadline, keep renewing in time.
+    pub fn next_round(
+        &self,
+        renewed_at: Option<Instant>,
+        started: Instant,
+        now: Instant,
+    ) -> Instant {
+        let next = (started + self.retry_period).max(now);
+        match renewed_at {
+            Some(at) => next.min(self.step_down_at(at)),
+            None => next,
+        }
+    }
+}
+
+/// What one acquire-or-renew round found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// We hold the Lease: created, taken over or renewed just now.
+    Held,
+    /// Another replica holds it and it has not expired.
+    HeldByAnother,
+    /// The round failed or timed out; who holds the Lease is unknown.
+    Failed,
+}
+
+/// One side of the election: a round of acquire-or-renew, and a release.
+/// The Lease API in production; a script in the unit tests.
+pub trait Candidate {
+    fn round(&mut self) -> impl Future<Output = Round>;
+    fn release(&mut self) -> impl Future<Output = ()>;
+}
+
+/// Run rounds until `shutdown` resolves, publishing leadership on `tx`.
+/// On shutdown a held Lease is released (within the renew deadline) so a
+/// standby takes over at once.
+pub async fn elect(
+    mut candidate: impl Candidate,
+    timing: Timing,
+    tx: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    // While leading: when the last successful round started.
+    let mut renewed_at: Option<Instant> = None;
+    let step_down = |renewed_at: &mut Option<Instant>, why: &str| {
+        warn!("{why}; stepping down");
+        *renewed_at = None;
+        tx.send_replace(false);
+    };
+    loop {
+        let started = Instant::now();
+        let deadline = timing.round_deadline(renewed_at, started);
+        let round = tokio::select! {
+            _ = &mut shutdown => break,
+            r = tokio::time::timeout_at(deadline, candidate.round()) => r.unwrap_or_else(|_| {
+                warn!(timeout = ?deadline.duration_since(started), "lease request timed out");
+                Round::Failed
+            }),
+        };
+        match (renewed_at, round) {
+            (None, Round::Held) => {
+                info!("became leader");
+                renewed_at = Some(started);
+                tx.send_replace(true);
+            }
+            (Some(_), Round::Held) => renewed_at = Some(started),
+            (Some(_), Round::HeldByAnother) => {
+                step_down(&mut renewed_at, "another replica holds the lease")
+            }
+            (Some(at), _) if Instant::now() >= timing.step_down_at(at) => step_down(
+                &mut renewed_at,
+                "could not renew the lease within the renew deadline",
+            ),
+            _ => {}
+        }
+        let wake = timing.next_round(renewed_at, started, Instant::now());
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+        if let Some(at) = renewed_at
+            && Instant::now() >= timing.step_down_at(at)
+        {
+            step_down(
+                &mut renewed_at,
+                "could not renew the lease within the renew deadline",
+            );
+        }
+    }
+    if renewed_at.is_some() {
+        info!("shutting down; stepping down");
+        tx.send_replace(false);
+        if tokio::time::timeout(timing.renew_deadline, candidate.release())
+            .await
+            .is_err()
+        {
+            warn!("releasing the lease timed out");
+        }
+    }
+}
+
+/// The production election on a Lease; see [`elect`].
 pub struct Elector {
+    lease: LeaseCandidate,
+    tx: watch::Sender<bool>,
+}
+
+/// Acquire-or-renew and release against the Lease API.
+struct LeaseCandidate {
     api: Api<Lease>,
     config: LeaderConfig,
     observed: Option<Observation>,
-    tx: watch::Sender<bool>,
 }
 
 impl Elector {
@@ -84,53 +226,50 @@ impl Elector {
         let api = Api::namespaced(client, &config.namespace);
         (
             Elector {
-                api,
-                config,
-                observed: None,
+                lease: LeaseCandidate {
+                    api,
+                    config,
+                    observed: None,
+                },
                 tx,
             },
             rx,
         )
     }
 
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut last_renewed = Instant::now();
-        loop {
-            let leading = *self.tx.borrow();
-            let ok = tokio::select! {
-                _ = &mut shutdown => break,
-                r = self.try_acquire_or_renew() => r,
-            };
-            let now = Instant::now();
-            match (leading, ok) {
-                (false, true) => {
-                    info!(lease = %self.config.lease_name, identity = %self.config.identity, "became leader");
-                    last_renewed = now;
-                    self.tx.send_replace(true);
-                }
-                (true, true) => last_renewed = now,
-                (true, false) if self.held_by_another() => {
-                    warn!(lease = %self.config.lease_name, "another replica holds the lease; stepping down");
-                    self.tx.send_replace(false);
-                }
-                (true, false) if now.duration_since(last_renewed) >= self.config.renew_deadline => {
-                    warn!(lease = %self.config.lease_name, "could not renew the lease within the renew deadline; stepping down");
-                    self.tx.send_replace(false);
-                }
-                _ => {}
-            }
-            tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(self.config.retry_period) => {}
-            }
-        }
-        if *self.tx.borrow() {
-            self.tx.send_replace(false);
-            self.release().await;
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let timing = Timing {
+            renew_deadline: self.lease.config.renew_deadline,
+            retry_period: self.lease.config.retry_period,
+        };
+        let span = tracing::info_span!(
+            "leader",
+            lease = %self.lease.config.lease_name,
+            identity = %self.lease.config.identity
+        );
+        elect(self.lease, timing, self.tx, shutdown)
+            .instrument(span)
+            .await
+    }
+}
+
+impl Candidate for LeaseCandidate {
+    async fn round(&mut self) -> Round {
+        if self.try_acquire_or_renew().await {
+            Round::Held
+        } else if self.held_by_another() {
+            Round::HeldByAnother
+        } else {
+            Round::Failed
         }
     }
 
+    async fn release(&mut self) {
+        LeaseCandidate::release(self).await
+    }
+}
+
+impl LeaseCandidate {
     fn held_by_another(&self) -> bool {
         self.observed
             .as_ref()
@@ -258,7 +397,7 @@ impl Elector {
             .replace(&self.config.lease_name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => info!(lease = %self.config.lease_name, "released the lease"),
+            Ok(_) => info!("released the lease"),
             Err(e) => warn!(error = %e, "could not release the lease"),
         }
     }
@@ -297,6 +436,169 @@ mod tests {
             t0 + Duration::from_millis(14_999)
         ));
         assert!(may_acquire(Some(&o), "a", t0 + Duration::from_secs(15)));
+    }
+
+    /// A candidate playing a script: each round takes the given time and
+    /// then returns the outcome, or hangs forever (`None`). Past the end of
+    /// the script every round hangs.
+    struct Script {
+        rounds: std::collections::VecDeque<(Duration, Option<Round>)>,
+        started: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+        released: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Candidate for Script {
+        async fn round(&mut self) -> Round {
+            self.started.lock().unwrap().push(Instant::now());
+            match self.rounds.pop_front() {
+                Some((took, Some(r))) => {
+                    tokio::time::sleep(took).await;
+                    r
+                }
+                _ => std::future::pending().await,
+            }
+        }
+        async fn release(&mut self) {
+            self.released
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    const TIMING: Timing = Timing {
+        renew_deadline: Duration::from_secs(10),
+        retry_period: Duration::from_secs(3),
+    };
+
+    struct Run {
+        /// (time since start, leading) at each change of leadership.
+        changes: Vec<(Duration, bool)>,
+        /// Start of each round, since the start.
+        rounds: Vec<Duration>,
+        released: bool,
+    }
+
+    /// Run the election on a script for `for_` (paused clock), then shut down.
+    async fn run_script(rounds: Vec<(Duration, Option<Round>)>, for_: Duration) -> Run {
+        let t0 = Instant::now();
+        let started = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let script = Script {
+            rounds: rounds.into(),
+            started: started.clone(),
+            released: released.clone(),
+        };
+        let (tx, mut rx) = watch::channel(false);
+        let watcher = tokio::spawn(async move {
+            let mut changes = vec![];
+            while rx.changed().await.is_ok() {
+                changes.push((Instant::now() - t0, *rx.borrow_and_update()));
+            }
+            changes
+        });
+        elect(script, TIMING, tx, tokio::time::sleep(for_)).await;
+        let changes = watcher.await.unwrap();
+        let rounds = started.lock().unwrap().iter().map(|i| *i - t0).collect();
+        Run {
+            changes,
+            rounds,
+            released: released.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_whose_renewal_hangs_steps_down_at_the_renew_deadline() {
+        // Leads at once (the round took 0.5 s), then every request hangs.
+        let run = run_script(vec![(secs(0.5), Some(Round::Held))], secs(60.0)).await;
+        assert_eq!(run.changes, vec![(secs(0.5), true), (secs(10.0), false)]);
+        // The hung renewal (started at 3 s) was abandoned at the deadline,
+        // and the candidate tries again at once: its retry period is over.
+        assert_eq!(run.rounds[..3], [secs(0.0), secs(3.0), secs(10.0)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_counts_from_the_start_of_the_last_successful_round() {
+        // The renewal at 3 s answers 4 s late; the next one (at once, at 7 s)
+        // hangs. The leader must stop 10 s after the start of the last
+        // successful renewal (13 s), not 10 s after its reply (17 s).
+        let run = run_script(
+            vec![
+                (secs(1.5), Some(Round::Held)),
+                (secs(4.0), Some(Round::Held)),
+            ],
+            secs(60.0),
+        )
+        .await;
+        assert_eq!(run.rounds[..3], [secs(0.0), secs(3.0), secs(7.0)]);
+        assert_eq!(run.changes, vec![(secs(1.5), true), (secs(13.0), false)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_whose_renewals_take_under_half_the_deadline_keeps_leading() {
+        let slow = (secs(4.9), Some(Round::Held));
+        let run = run_script(vec![slow; 12], secs(50.0)).await;
+        assert_eq!(run.changes, vec![(secs(4.9), true), (secs(50.0), false)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_renewals_step_down_at_the_deadline_not_a_retry_period_later() {
+        // Renewals fail fast at 3, 6 and 9 s; the next would start at 12 s,
+        // after the deadline: the leader wakes and stops at 10 s.
+        let fail = (Duration::ZERO, Some(Round::Failed));
+        let run = run_script(
+            vec![(Duration::ZERO, Some(Round::Held)), fail, fail, fail, fail],
+            secs(20.0),
+        )
+        .await;
+        assert_eq!(run.changes, vec![(secs(0.0), true), (secs(10.0), false)]);
+        assert_eq!(
+            run.rounds[..5],
+            [secs(0.0), secs(3.0), secs(6.0), secs(9.0), secs(10.0)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_steps_down_at_once_when_another_holds_the_lease() {
+        let run = run_script(
+            vec![
+                (Duration::ZERO, Some(Round::Held)),
+                (secs(0.2), Some(Round::HeldByAnother)),
+            ],
+            secs(5.0),
+        )
+        .await;
+        assert_eq!(run.changes, vec![(secs(0.0), true), (secs(3.2), false)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_candidates_hung_round_is_abandoned_after_the_renew_deadline() {
+        let run = run_script(
+            vec![
+                (secs(3600.0), Some(Round::Held)), // hangs past its deadline
+                (secs(1.0), Some(Round::Held)),
+            ],
+            secs(20.0),
+        )
+        .await;
+        assert_eq!(run.rounds[..2], [secs(0.0), secs(10.0)]);
+        // The late "success" of the first round never counted.
+        assert_eq!(run.changes[0], (secs(11.0), true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_steps_down_and_releases() {
+        let held = (Duration::ZERO, Some(Round::Held));
+        let run = run_script(vec![held, held, held], secs(7.0)).await;
+        assert_eq!(run.changes, vec![(secs(0.0), true), (secs(7.0), false)]);
+        assert!(run.released);
+        let run = run_script(vec![(Duration::ZERO, Some(Round::Failed))], secs(1.0)).await;
+        assert!(
+            run.changes.is_empty() && !run.released,
+            "nothing to release"
+        );
     }
 
     #[test]

@@ -363,7 +363,8 @@ fn error_policy(cronjob: Arc<CompactCronJob>, err: &SyncError, ctx: Arc<Context>
     Action::requeue(delay)
 }
 
-/// Count watch traffic and errors for a resource, and mark its cache synced.
+/// Count watch traffic and errors for a resource, mark its cache synced,
+/// and tell readiness whether the watch works (`crate::health`).
 fn observe_watch<K, S>(
     stream: S,
     resource: &'static str,
@@ -381,9 +382,14 @@ where
                 metrics.cache_synced.with_label_values(&[resource]).set(1);
                 health.mark_synced(resource, scope.as_deref());
             }
+            // Init comes before the list request: no sign the server answers.
+            if !matches!(e, WatchEvent::Init) {
+                health.watch_progress(resource, scope.as_deref());
+            }
         }
         Err(err) => {
             metrics.watch_errors.with_label_values(&[resource]).inc();
+            health.watch_error(resource, scope.as_deref(), &err.to_string());
             warn!(resource, error = %err, "watch error; retrying with backoff");
         }
     })

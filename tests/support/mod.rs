@@ -16,6 +16,9 @@ use serde_json::json;
 
 use crate::common::{self, TestPod};
 
+pub mod chaos;
+pub mod proxy;
+
 /// A `kronjob run` child process; killed when dropped.
 pub struct Kronjob {
     child: Child,

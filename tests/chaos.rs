@@ -1,0 +1,951 @@
+//! Fault injection against the real control plane (issue #12, item 2).
+//!
+//! The promise under test: for every CronJob, exactly one Job for every slot
+//! inside its deadline, whatever fails, and the controller recovers without
+//! a restart (unless the fault is its own death). Each test runs bursts of
+//! simultaneous slots (many CronJobs on `* * * * *` with a deadline), injects
+//! its fault at random moments around the minute boundaries, and ends with
+//! the same check (`support::chaos::check`) over every Job that existed.
+//!
+//! * a: SIGKILL of the leader during bursts; the standby takes over.
+//! * b: kube-apiserver, then etcd, killed and restarted during bursts.
+//! * c: forced relists with > 500 objects per scope (TODO, see below).
+//! * d: one replica partitioned from the API server by a TCP proxy
+//!   (blackhole, then slow): it stops acting before the standby takes over.
+//! * e: the controller's RBAC revoked at runtime and restored: /readyz says
+//!   so, and everything recovers without a restart. e_late restores it late
+//!   inside a slot's deadline (it fails today: see its comment).
+//!
+//! The suite has its own control plane (target/cluster-chaos), since killing
+//! the API server of the shared one would break the other suites. Fault
+//! times come from a seeded generator (seed printed; KRONJOB_CHAOS_SEED
+//! replays). `cargo test` runs a reduced round; `make chaos` the full one
+//! (KRONJOB_CHAOS_FULL=1; KRONJOB_CHAOS_MINUTES, KRONJOB_CHAOS_CRONJOBS
+//! override). docs/testing.md describes it and the last full run.
+
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, DeleteParams, PostParams};
+
+use support::chaos::*;
+use support::http_get;
+use support::proxy::{Mode, Proxy};
+
+/// Faults on the control plane itself (test b) exclude every other test of
+/// this binary; faults on one kronjob process (a, d, e) run side by side.
+static CONTROL_PLANE: Gate = Gate::new();
+
+/// startingDeadlineSeconds of every CronJob: shorter than the minute between
+/// slots (so that at most one slot is ever due), longer than any outage a
+/// test causes.
+const DEADLINE: i64 = 50;
+/// Seconds a create decided inside the deadline may take to land.
+const TOLERANCE: i64 = 5;
+
+async fn chaos_cluster() -> &'static ChaosCluster {
+    tokio::task::spawn_blocking(cluster).await.unwrap()
+}
+
+fn secs(s: f64) -> SignedDuration {
+    SignedDuration::from_secs_f64(s)
+}
+
+/// The standby's takeover after the leader's death: it must have seen the
+/// Lease unrenewed for a whole lease duration (the leader's last renewal
+/// was at most a retry period before its death), and it notices within two
+/// retry periods (its own polling) after that.
+fn takeover_bounds() -> (f64, f64) {
+    (
+        LEASE_DURATION - RETRY_PERIOD - 0.5,
+        LEASE_DURATION + 2.0 * RETRY_PERIOD + 1.0,
+    )
+}
+
+fn under_test(cronjobs: &[CronJob]) -> Vec<CronJobUnderTest> {
+    cronjobs
+        .iter()
+        .map(CronJobUnderTest::from_cronjob)
+        .collect()
+}
+
+// ---- a: the leader killed ----------------------------------------------------
+
+#[tokio::test]
+async fn a_leader_killed_at_random_moments_of_bursts() {
+    if !enabled("a") {
+        return;
+    }
+    let knobs = Knobs::from_env();
+    let mut rng = Rng::for_test("a");
+    let cluster = chaos_cluster().await;
+    let _shared = CONTROL_PLANE.shared().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-kill").await;
+    let (minutes, kills_per_minute, window) = if knobs.full {
+        (knobs.minutes(2, 11), 5, 35.0)
+    } else {
+        (knobs.minutes(2, 11), 3, 15.0)
+    };
+    let api: Api<CronJob> = ns.api();
+    let created = create_cronjobs(&api, "k", knobs.cronjobs(100), DEADLINE, 100).await;
+    let cronjobs = under_test(&created);
+    let recorder = JobRecorder::start(ns.api());
+    let mut replicas = Replicas::new(ns.name(), "kill");
+    let first = replicas.start(&cluster.kubeconfig).await;
+    replicas.wait_leader(Duration::from_secs(20)).await;
+    replicas.start(&cluster.kubeconfig).await;
+    assert!(replicas.is_leader(first));
+
+    let (low, high) = takeover_bounds();
+    let mut takeovers = vec![];
+    let mut slot_delays = vec![];
+    let start = minute_at_or_after(Timestamp::now() + secs(8.0));
+    for m in 0..minutes {
+        let slot = start + SignedDuration::from_mins(i64::from(m));
+        let mut at: Vec<f64> = (0..kills_per_minute)
+            .map(|_| rng.f64(-3.0, window))
+            .collect();
+        at.sort_by(f64::total_cmp);
+        for dt in at {
+            // Sleeping here only schedules the fault at its random moment.
+            sleep_until(slot + secs(dt)).await;
+            let leader = replicas
+                .wait_leader(Duration::from_secs_f64(high + 5.0))
+                .await;
+            let killed_at = replicas.kill(leader);
+            let next = replicas
+                .wait_leader(Duration::from_secs_f64(high + 5.0))
+                .await;
+            let led_at = replicas
+                .became_leader_after(next, killed_at)
+                .expect("the new leader logged it");
+            let took = secs_between(killed_at, led_at);
+            assert!(
+                (low..=high).contains(&took),
+                "{} took over {took:.2} s after the leader's death; expected {low}..{high} s",
+                replicas.all[next].identity
+            );
+            takeovers.push(took);
+            // A new standby, as a Deployment would start (a new name).
+            replicas.start(&cluster.kubeconfig).await;
+        }
+        slot_delays.push(wait_slot(&recorder, &cronjobs, slot, TOLERANCE).await);
+    }
+
+    let verdict = check(
+        &cronjobs,
+        &recorder.all().await,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    let intervals = replicas.assert_one_leader_at_a_time();
+    let (events, repeated) = repeated_events(&ns.api::<Event>(), &["SuccessfulCreate"]).await;
+    summary(
+        "a leader SIGKILL",
+        &format!(
+            "{} CronJobs, {minutes} bursts, {} leader kills, takeover min/median/max {}, \
+             {intervals} leadership intervals without overlap, all Jobs of a burst after {}; {}; \
+             {events} SuccessfulCreate Events, repeated {}",
+            cronjobs.len(),
+            takeovers.len(),
+            spread(&takeovers),
+            spread(&slot_delays),
+            verdict.summary(),
+            repeated.len()
+        ),
+    );
+    verdict.assert_ok("leader kills");
+    assert!(repeated.is_empty(), "a Job created twice: {repeated:#?}");
+}
+
+// ---- b: the API server and etcd killed ---------------------------------------
+
+#[tokio::test]
+async fn b_apiserver_and_etcd_killed_and_restarted_during_bursts() {
+    if !enabled("b") {
+        return;
+    }
+    let knobs = Knobs::from_env();
+    let mut rng = Rng::for_test("b");
+    let cluster = chaos_cluster().await;
+    // Alone: every other test would see the API server die.
+    let _alone = CONTROL_PLANE.exclusive().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-cp").await;
+    let minutes = knobs.minutes(1, 6);
+    let max_down = if knobs.full { 12.0 } else { 8.0 };
+    let api: Api<CronJob> = ns.api();
+    let created = create_cronjobs(&api, "c", knobs.cronjobs(100), DEADLINE, 100).await;
+    let cronjobs = under_test(&created);
+    let recorder = JobRecorder::start(ns.api());
+    let mut replicas = Replicas::new(ns.name(), "cp");
+    replicas.start(&cluster.kubeconfig).await;
+    replicas.wait_leader(Duration::from_secs(20)).await;
+    replicas.start(&cluster.kubeconfig).await;
+
+    // The faults: (component, when). A burst each, the API server and etcd
+    // in turn; with a single burst (the reduced round) etcd goes down 25-35 s
+    // after it, while its Jobs finish and their status is written.
+    let start = minute_at_or_after(Timestamp::now() + secs(8.0));
+    let mut faults = vec![];
+    for m in 0..minutes {
+        let slot = start + SignedDuration::from_mins(i64::from(m));
+        let component = if m % 2 == 0 { "kube-apiserver" } else { "etcd" };
+        faults.push((slot, component, slot + secs(rng.f64(-2.0, 3.0))));
+    }
+    if minutes == 1 {
+        faults.push((start, "etcd", start + secs(rng.f64(25.0, 35.0))));
+    }
+    let mut outages = vec![];
+    let mut recoveries = vec![];
+    let mut slot_delays = vec![];
+    let (mut apiserver_kills, mut etcd_kills) = (0, 0);
+    for (slot, component, kill_at) in faults {
+        let down = rng.secs(2.0, max_down);
+        // Sleeping here only schedules the fault.
+        sleep_until(kill_at).await;
+        cluster.kill(component).await;
+        let killed = Timestamp::now();
+        tokio::time::sleep(down).await; // the outage itself
+        cluster.restart(component).await;
+        let healthy = Timestamp::now();
+        outages.push(secs_between(killed, healthy));
+        match component {
+            "etcd" => etcd_kills += 1,
+            _ => apiserver_kills += 1,
+        }
+        // The controller recovers by itself: a leader again, without restarts.
+        replicas.wait_leader(Duration::from_secs(60)).await;
+        recoveries.push(secs_between(healthy, Timestamp::now()));
+        slot_delays.push(wait_slot(&recorder, &cronjobs, slot, TOLERANCE).await);
+        for i in 0..replicas.all.len() {
+            assert!(
+                replicas.all[i].process.is_running(),
+                "{} died: {}",
+                replicas.all[i].identity,
+                replicas.all[i].process.log_text()
+            );
+        }
+    }
+    if knobs.full {
+        // And the next burst runs on time.
+        let after = minute_at_or_after(Timestamp::now());
+        slot_delays.push(wait_slot(&recorder, &cronjobs, after, TOLERANCE).await);
+    }
+
+    let verdict = check(
+        &cronjobs,
+        &recorder.all().await,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    let intervals = replicas.assert_one_leader_at_a_time();
+    let (events, repeated) = repeated_events(&ns.api::<Event>(), &["SuccessfulCreate"]).await;
+    summary(
+        "b control plane",
+        &format!(
+            "{} CronJobs, {minutes} bursts, {apiserver_kills} kube-apiserver and {etcd_kills} etcd kills, \
+             outage (kill to healthy) {}, leader again after {}, all Jobs of a burst after {}, \
+             {intervals} leadership intervals without overlap; {}; {events} SuccessfulCreate Events, repeated {}",
+            cronjobs.len(),
+            spread(&outages),
+            spread(&recoveries),
+            spread(&slot_delays),
+            verdict.summary(),
+            repeated.len()
+        ),
+    );
+    verdict.assert_ok("control-plane kills");
+    assert!(repeated.is_empty(), "a Job created twice: {repeated:#?}");
+}
+
+// ---- c: forced relists --------------------------------------------------------
+
+// TODO(lead, issue #12 item 2c): a forced relist (watch expiry, 410 Gone) with
+// more than one page (> 500 objects) per scope while CronJobs are created,
+// edited, un-suspended and deleted and Jobs finish: every change acted on
+// within seconds; deleted CronJobs leave no series or map entries behind.
+// The lead engineer writes this test together with the relist fix in
+// src/controller; the harness here (own control plane, JobRecorder, check,
+// Replicas, cluster restarts for a forced 410) is ready for it.
+
+// ---- d: a partitioned leader --------------------------------------------------
+
+/// Partition the leader behind `proxy` with `mode` at a random moment around
+/// `slot`; the standby `standby` (direct) must take over only after the old
+/// leader stopped. Returns (step-down after the fault, takeover after it).
+async fn partition(
+    replicas: &Replicas,
+    proxy: &Proxy,
+    mode: Mode,
+    leader: usize,
+    standby: usize,
+    fault_at: Timestamp,
+    heal_after: Duration,
+) -> (f64, f64) {
+    assert!(
+        replicas.is_leader(leader),
+        "{} leads",
+        replicas.all[leader].identity
+    );
+    sleep_until(fault_at).await; // schedules the fault
+    proxy.set_mode(mode);
+    let fault = Timestamp::now();
+    // The gauges, read in turn: the old leader's must be 0 before the
+    // standby's is 1 (the logs check the same to the microsecond below).
+    let timeout = Duration::from_secs_f64(RENEW_DEADLINE + LEASE_DURATION + 10.0);
+    common::wait_for("the standby to take over", timeout, || async {
+        let old = replicas.is_leader(leader);
+        let new = replicas.is_leader(standby);
+        assert!(
+            !(old && new),
+            "{} still leads while {} leads",
+            replicas.all[leader].identity,
+            replicas.all[standby].identity
+        );
+        if new {
+            Ok(())
+        } else {
+            Err(format!("old leader leading: {old}"))
+        }
+    })
+    .await;
+    let stepped = replicas
+        .stepped_down_after(leader, fault)
+        .expect("the old leader logged its step-down");
+    let took = replicas
+        .became_leader_after(standby, fault)
+        .expect("the standby logged its takeover");
+    let stepped_after = secs_between(fault, stepped);
+    assert!(
+        stepped_after <= RENEW_DEADLINE + 0.5,
+        "the partitioned leader stepped down {stepped_after:.2} s after the partition ({mode:?}); \
+         its renew deadline is {RENEW_DEADLINE} s"
+    );
+    assert!(
+        stepped < took,
+        "the standby took over at {took}, before the old leader stepped down at {stepped}"
+    );
+    tokio::time::sleep(heal_after).await; // how long the partition lasts
+    proxy.set_mode(Mode::Pass);
+    (stepped_after, secs_between(fault, took))
+}
+
+#[tokio::test]
+async fn d_partitioned_leader_stops_before_the_standby_takes_over() {
+    if !enabled("d") {
+        return;
+    }
+    let knobs = Knobs::from_env();
+    let mut rng = Rng::for_test("d");
+    let cluster = chaos_cluster().await;
+    let _shared = CONTROL_PLANE.shared().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-part").await;
+    let rounds = knobs.minutes(2, 6);
+    let api: Api<CronJob> = ns.api();
+    let mut created = create_cronjobs(&api, "p", knobs.cronjobs(50), DEADLINE, 100).await;
+    // History limit 1: every sync deletes the previous Job, so a delete run
+    // twice (by both leaders) would show as a repeated SuccessfulDelete.
+    created.extend(create_cronjobs(&api, "h", 5, DEADLINE, 1).await);
+    let cronjobs = under_test(&created);
+    let recorder = JobRecorder::start(ns.api());
+
+    let proxy = Proxy::start(cluster.api);
+    let proxied =
+        common::repo_root().join(format!("target/test-logs/kubeconfig-{}-proxied", ns.name()));
+    proxy.kubeconfig(&cluster.kubeconfig, &proxied);
+    let mut replicas = Replicas::new(ns.name(), "part");
+    let behind = replicas.start(&proxied).await;
+    replicas.wait_leader(Duration::from_secs(20)).await;
+    let mut standby = replicas.start(&cluster.kubeconfig).await;
+
+    let mut step_downs = vec![];
+    let mut takeovers = vec![];
+    let mut slot_delays = vec![];
+    let start = minute_at_or_after(Timestamp::now() + secs(8.0));
+    for r in 0..rounds {
+        let slot = start + SignedDuration::from_mins(i64::from(r));
+        if r > 0 {
+            // Hand leadership back to the replica behind the proxy: stop
+            // the direct one (SIGTERM releases the Lease), start another.
+            replicas.terminate(standby);
+            common::wait_for(
+                "the proxied replica to lead again",
+                Duration::from_secs(20),
+                || async {
+                    if replicas.is_leader(behind) {
+                        Ok(())
+                    } else {
+                        Err("not yet")
+                    }
+                },
+            )
+            .await;
+            standby = replicas.start(&cluster.kubeconfig).await;
+        }
+        let mode = if r % 2 == 0 {
+            Mode::Blackhole
+        } else {
+            Mode::Slow(rng.secs(0.5, 2.0))
+        };
+        let fault_at = (slot + secs(rng.f64(-2.0, 2.0))).max(Timestamp::now());
+        let heal_after = rng.secs(3.0, 12.0);
+        let (stepped, took) = partition(
+            &replicas, &proxy, mode, behind, standby, fault_at, heal_after,
+        )
+        .await;
+        step_downs.push(stepped);
+        takeovers.push(took);
+        slot_delays.push(wait_slot(&recorder, &cronjobs, slot, TOLERANCE).await);
+        assert!(replicas.all[behind].process.is_running());
+    }
+    if knobs.full {
+        // Healed: the current leader runs the next burst.
+        let after = minute_at_or_after(Timestamp::now());
+        slot_delays.push(wait_slot(&recorder, &cronjobs, after, TOLERANCE).await);
+    }
+    replicas.wait_leader(Duration::from_secs(10)).await;
+
+    let verdict = check(
+        &cronjobs,
+        &recorder.all().await,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    let intervals = replicas.assert_one_leader_at_a_time();
+    let (events, repeated) = repeated_events(
+        &ns.api::<Event>(),
+        &["SuccessfulCreate", "SuccessfulDelete"],
+    )
+    .await;
+    summary(
+        "d partition",
+        &format!(
+            "{} CronJobs ({} with history limit 1), {rounds} partitions (blackhole, slow alternately), \
+             old leader stepped down after {} (renew deadline {RENEW_DEADLINE} s), standby led after {}, \
+             all Jobs of a burst after {}, {intervals} leadership intervals without overlap; {}; \
+             {events} distinct create/delete Events, repeated {}; proxy: {:?}",
+            cronjobs.len(),
+            5,
+            spread(&step_downs),
+            spread(&takeovers),
+            spread(&slot_delays),
+            verdict.summary(),
+            repeated.len(),
+            proxy.stats
+        ),
+    );
+    verdict.assert_ok("partitions");
+    assert!(
+        repeated.is_empty(),
+        "a create or delete ran twice: {repeated:#?}"
+    );
+    let _ = std::fs::remove_file(proxied);
+}
+
+// ---- e: permissions revoked at runtime ------------------------------------------
+
+fn helm() -> String {
+    let out = std::process::Command::new(common::repo_root().join("hack/build-tools.sh"))
+        .arg("--env")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("hack/build-tools.sh --env");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("export HELM=").map(str::to_owned))
+        .expect("HELM in hack/build-tools.sh --env")
+}
+
+fn kubectl_apply(kubeconfig: &std::path::Path, yaml: &str) {
+    use std::io::Write;
+    let cache = std::env::var_os("KRONJOB_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kronjob")
+        });
+    let mut child = std::process::Command::new(cache.join("k8s-v1.36.3/bin/kubectl"))
+        .args([
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "apply",
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+}
+
+async fn readyz(port: u16) -> (u16, String) {
+    tokio::task::spawn_blocking(move || http_get(port, "/readyz"))
+        .await
+        .unwrap()
+        .unwrap_or((0, String::new()))
+}
+
+#[tokio::test]
+async fn e_permissions_revoked_and_restored_at_runtime() {
+    if !enabled("e") {
+        return;
+    }
+    let rounds = Knobs::from_env().minutes(1, 3);
+    revoke_and_restore("e RBAC revoked", rounds, |rng| rng.f64(3.0, 20.0)).await;
+}
+
+/// FAILS (reported to the lead): permissions restored 40 s after a slot,
+/// inside its 50 s deadline, and the slot is lost. A Job create refused
+/// with 403 is retried by the controller's error backoff (1 s doubling):
+/// at the slot +1, +3, +7, +15, +31 s, then +63 s, past the deadline, and
+/// nothing else wakes the CronJob in between. The backoff's requeue also
+/// replaces the wake at the next slot, which then runs late (here +3 s; up
+/// to the 5 min cap after a longer outage, losing the slots in between).
+/// Reproduce: `cargo test --test chaos -- e_late --nocapture`.
+#[tokio::test]
+async fn e_late_permissions_restored_inside_the_deadline_still_run_the_slot() {
+    if !enabled("e_late") {
+        return;
+    }
+    revoke_and_restore("e_late RBAC restored 40 s after the slot", 1, |_| 40.0).await;
+}
+
+/// Revoke the controller's permissions (the RoleBinding of the chart's
+/// namespace-scoped RBAC, kronjob running as its ServiceAccount) 5-20 s
+/// before a slot, `rounds` times, and restore them `restore_after(rng)`
+/// seconds after the slot.
+async fn revoke_and_restore(
+    test: &str,
+    rounds: u32,
+    mut restore_after: impl FnMut(&mut Rng) -> f64,
+) {
+    let knobs = Knobs::from_env();
+    let mut rng = Rng::for_test(test);
+    let cluster = chaos_cluster().await;
+    let _shared = CONTROL_PLANE.shared().await;
+    let client = cluster.client().await;
+    let ctrl = ChaosNamespace::new(&client, "chaos-rbac-ctrl").await;
+    let work = ChaosNamespace::new(&client, "chaos-rbac-work").await;
+
+    // The chart's ServiceAccount and namespace-scoped RBAC (tests/rbac.rs
+    // proves they are enough), impersonated, behind a proxy.
+    let release = format!("kj-{}", ctrl.name());
+    let out = std::process::Command::new(helm())
+        .args([
+            "template",
+            &release,
+            common::repo_root().join("charts/kronjob").to_str().unwrap(),
+            "--namespace",
+            ctrl.name(),
+            "--set",
+            &format!("watchNamespaces={{{}}}", work.name()),
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ])
+        .output()
+        .expect("helm template");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    kubectl_apply(&cluster.kubeconfig, &rendered);
+    let docs: Vec<serde_json::Value> = rendered
+        .split("\n---")
+        .filter_map(|d| serde_norway::from_str(d).ok())
+        .collect();
+    let sa = docs
+        .iter()
+        .find(|d| d["kind"] == "ServiceAccount")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .expect("ServiceAccount")
+        .to_owned();
+    let binding_name = docs
+        .iter()
+        .find(|d| d["kind"] == "RoleBinding" && d["metadata"]["namespace"] == work.name())
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .expect("RoleBinding in the work namespace")
+        .to_owned();
+    let mut kc: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&cluster.kubeconfig).unwrap()).unwrap();
+    for user in kc["users"].as_array_mut().unwrap() {
+        user["user"]["as"] = format!("system:serviceaccount:{}:{sa}", ctrl.name()).into();
+    }
+    let logs = common::repo_root().join("target/test-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let impersonating = logs.join(format!("kubeconfig-{}-sa", ctrl.name()));
+    std::fs::write(&impersonating, serde_norway::to_string(&kc).unwrap()).unwrap();
+    let proxy = Proxy::start(cluster.api);
+    let proxied = logs.join(format!("kubeconfig-{}-sa-proxied", ctrl.name()));
+    proxy.kubeconfig(&impersonating, &proxied);
+
+    let api: Api<CronJob> = work.api();
+    let created = create_cronjobs(&api, "r", knobs.cronjobs(5), DEADLINE, 100).await;
+    let cronjobs = under_test(&created);
+    let recorder = JobRecorder::start(work.api());
+    let mut replicas = Replicas::new(work.name(), "rbac");
+    let k = replicas.start_with(&proxied, ctrl.name()).await;
+    replicas.wait_leader(Duration::from_secs(20)).await;
+    let port = replicas.all[k].process.metrics_port;
+
+    let bindings: Api<RoleBinding> = work.api();
+    let mut broken_after = vec![];
+    let mut ready_after = vec![];
+    let mut slot_delays = vec![];
+    let mut reasons = vec![];
+    let mut restored_at = vec![];
+    let mut slot = minute_at_or_after(Timestamp::now() + secs(25.0));
+    for _ in 0..rounds {
+        sleep_until(slot - secs(rng.f64(5.0, 20.0))).await; // schedules the fault
+        let binding = bindings.get(&binding_name).await.unwrap();
+        bindings
+            .delete(&binding_name, &DeleteParams::default())
+            .await
+            .unwrap();
+        // The API server authorizes a watch only when it starts, so an open
+        // watch outlives the revocation until its timeout (minutes). Reset
+        // the connections, as any network blip would: kronjob reconnects
+        // and meets the revocation at once.
+        proxy.reset_connections();
+        let revoked = Timestamp::now();
+        let why = common::wait_for(
+            "/readyz to report the broken watch",
+            Duration::from_secs(30),
+            || async {
+                match readyz(port).await {
+                    (503, body) if body.contains("watch of") => Ok(body),
+                    (code, body) => Err(format!("{code} {body}")),
+                }
+            },
+        )
+        .await;
+        broken_after.push(secs_between(revoked, Timestamp::now()));
+        reasons.push(why.trim().to_owned());
+
+        let restore_at = slot + secs(restore_after(&mut rng));
+        sleep_until(restore_at).await; // schedules the repair
+        let mut restored = binding.clone();
+        restored.metadata = kube::api::ObjectMeta {
+            name: binding.metadata.name.clone(),
+            namespace: binding.metadata.namespace.clone(),
+            labels: binding.metadata.labels.clone(),
+            ..Default::default()
+        };
+        bindings
+            .create(&PostParams::default(), &restored)
+            .await
+            .unwrap();
+        let repaired = Timestamp::now();
+        restored_at.push(secs_between(slot, repaired).round());
+        common::wait_for("/readyz to recover", Duration::from_secs(120), || async {
+            match readyz(port).await {
+                (200, _) => Ok(()),
+                (code, body) => Err(format!("{code} {body}")),
+            }
+        })
+        .await;
+        ready_after.push(secs_between(repaired, Timestamp::now()));
+        // The slot that fell due while revoked still runs, inside its deadline.
+        slot_delays.push(wait_slot(&recorder, &cronjobs, slot, TOLERANCE).await);
+        assert!(
+            replicas.all[k].process.is_running(),
+            "kronjob was not restarted"
+        );
+        slot = minute_at_or_after(Timestamp::now() + secs(25.0));
+    }
+    // A Job at the next slot, from the same process.
+    let next = minute_at_or_after(Timestamp::now());
+    slot_delays.push(wait_slot(&recorder, &cronjobs, next, TOLERANCE).await);
+    assert!(
+        replicas.all[k].process.is_running(),
+        "kronjob was not restarted"
+    );
+    assert!(replicas.is_leader(k));
+
+    let verdict = check(
+        &cronjobs,
+        &recorder.all().await,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    summary(
+        test,
+        &format!(
+            "{} CronJobs, {rounds} revocations spanning a slot, restored {:?} s after it, /readyz 503 after {}, \
+             200 after {} from the restore, Jobs of each slot after {}, no restart; {}; e.g. {:?}",
+            cronjobs.len(),
+            restored_at,
+            spread(&broken_after),
+            spread(&ready_after),
+            spread(&slot_delays),
+            verdict.summary(),
+            reasons.first()
+        ),
+    );
+    verdict.assert_ok(test);
+    let _ = std::fs::remove_file(proxied);
+    let _ = std::fs::remove_file(impersonating);
+}
+
+// ---- the harness itself (no cluster) --------------------------------------------
+
+mod harness {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn cj(name: &str, uid: &str, created: &str) -> CronJobUnderTest {
+        CronJobUnderTest {
+            name: name.into(),
+            uid: uid.into(),
+            schedule: "* * * * *".into(),
+            time_zone: None,
+            deadline_seconds: 50,
+            created: ts(created),
+        }
+    }
+
+    fn job(cj: &str, owner: &str, slot: &str, created_after: i64) -> SeenJob {
+        let slot = ts(slot);
+        SeenJob {
+            name: format!("{cj}-{}", slot.as_second() / 60),
+            uid: format!("{cj}-{}-{created_after}", slot.as_second()),
+            owner_uid: Some(owner.into()),
+            scheduled: Some(slot.to_string()),
+            created: Some(slot + SignedDuration::from_secs(created_after)),
+        }
+    }
+
+    #[test]
+    fn every_settled_slot_has_exactly_one_job() {
+        let c = [cj("a", "u1", "2026-01-01T00:00:30Z")];
+        let jobs = [
+            job("a", "u1", "2026-01-01T00:01:00Z", 0),
+            job("a", "u1", "2026-01-01T00:02:00Z", 3),
+            job("a", "u1", "2026-01-01T00:03:00Z", 1),
+        ];
+        // At 00:03:20 the 00:03 slot is still in progress.
+        let v = check(&c, &jobs, ts("2026-01-01T00:03:20Z"), 5);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(
+            (v.slots_checked, v.slots_pending, v.max_delay_seconds),
+            (3, 0, 3)
+        );
+        // Without its Job, the in-progress slot is fine; a settled one is lost.
+        let v = check(&c, &jobs[..2], ts("2026-01-01T00:03:20Z"), 5);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!((v.slots_checked, v.slots_pending), (2, 1));
+        let v = check(&c, &jobs[..2], ts("2026-01-01T00:04:00Z"), 5);
+        assert_eq!(v.lost, ["a slot 2026-01-01T00:03:00Z"]);
+    }
+
+    #[test]
+    fn a_slot_run_twice_is_a_duplicate() {
+        let c = [cj("a", "u1", "2026-01-01T00:00:30Z")];
+        let mut again = job("a", "u1", "2026-01-01T00:01:00Z", 40);
+        again.uid = "other".into();
+        let jobs = [job("a", "u1", "2026-01-01T00:01:00Z", 0), again];
+        let v = check(&c, &jobs, ts("2026-01-01T00:01:30Z"), 5);
+        assert_eq!(v.duplicated.len(), 1, "{v:?}");
+        assert!(!v.is_ok());
+    }
+
+    #[test]
+    fn jobs_for_non_slots_before_creation_in_the_future_or_late_are_flagged() {
+        let c = [cj("a", "u1", "2026-01-01T00:01:00Z")];
+        let mut odd = job("a", "u1", "2026-01-01T00:02:00Z", 0);
+        odd.scheduled = Some("2026-01-01T00:02:30Z".into());
+        let before = job("a", "u1", "2026-01-01T00:01:00Z", 0); // at creation: no slot
+        let future = job("a", "u1", "2026-01-01T00:09:00Z", 0);
+        let late = job("a", "u1", "2026-01-01T00:03:00Z", 56);
+        let mut misnamed = job("a", "u1", "2026-01-01T00:04:00Z", 0);
+        misnamed.name = "a-1".into();
+        let mut foreign = job("b", "u9", "2026-01-01T00:04:00Z", 0);
+        foreign.uid = "f".into();
+        let v = check(
+            &c,
+            &[odd, before, future, late, misnamed, foreign],
+            ts("2026-01-01T00:05:00Z"),
+            5,
+        );
+        assert_eq!(v.strays.len(), 5, "{:#?}", v.strays);
+        assert_eq!(v.late.len(), 1, "{:#?}", v.late);
+        // The 00:02 slot has only the odd Job (a stray): lost.
+        assert!(
+            v.lost.contains(&"a slot 2026-01-01T00:02:00Z".to_string()),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn the_rng_is_deterministic_per_seed_and_uniform_enough() {
+        let (mut a, mut b) = (Rng::with_seed(42), Rng::with_seed(42));
+        let xs: Vec<f64> = (0..1000).map(|_| a.f64(-3.0, 15.0)).collect();
+        assert!(xs.iter().all(|x| (-3.0..15.0).contains(x)));
+        assert_eq!(
+            xs[..10],
+            (0..10).map(|_| b.f64(-3.0, 15.0)).collect::<Vec<_>>()[..]
+        );
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((5.0..7.0).contains(&mean), "{mean}");
+    }
+
+    /// An echo server on a thread: what the proxy forwards to.
+    fn echo() -> std::net::SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn roundtrip(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+        s.write_all(msg)?;
+        let mut got = vec![0u8; msg.len()];
+        s.read_exact(&mut got)?;
+        Ok(got)
+    }
+
+    #[test]
+    fn the_proxy_passes_blackholes_slows_and_resets() {
+        let proxy = Proxy::start(echo());
+        let mut s = TcpStream::connect(proxy.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(roundtrip(&mut s, b"hello").unwrap(), b"hello");
+
+        // Blackhole: nothing comes back, on this connection or a new one...
+        proxy.set_mode(Mode::Blackhole);
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let err = roundtrip(&mut s, b"lost?").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+        let mut fresh = TcpStream::connect(proxy.addr).unwrap(); // accepted
+        fresh
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        assert!(roundtrip(&mut fresh, b"x").is_err());
+        // ...until it heals: the held bytes arrive, as TCP would retransmit them.
+        proxy.set_mode(Mode::Pass);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut held = [0u8; 5];
+        s.read_exact(&mut held).unwrap();
+        assert_eq!(&held, b"lost?");
+
+        // Slow: each chunk waits the delay, each way.
+        proxy.set_mode(Mode::Slow(Duration::from_millis(300)));
+        let t = std::time::Instant::now();
+        assert_eq!(roundtrip(&mut s, b"slow").unwrap(), b"slow");
+        assert!(
+            t.elapsed() >= Duration::from_millis(600),
+            "{:?}",
+            t.elapsed()
+        );
+
+        // Reset: the client sees the connection reset.
+        proxy.set_mode(Mode::Pass);
+        proxy.reset_connections();
+        let mut buf = [0u8; 1];
+        let r = s.read(&mut buf);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{r:?}"
+        );
+        // New connections work.
+        let mut s = TcpStream::connect(proxy.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(roundtrip(&mut s, b"again").unwrap(), b"again");
+        assert!(proxy.stats.resets.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gate_runs_shared_tests_together_and_the_exclusive_one_alone() {
+        static GATE: Gate = Gate::new();
+        let a = GATE.shared().await;
+        let exclusive = tokio::spawn(async {
+            let _g = GATE.exclusive().await;
+            tokio::time::Instant::now()
+        });
+        tokio::task::yield_now().await;
+        // A shared test arriving after the waiting exclusive one still enters.
+        let b = tokio::time::timeout(Duration::from_secs(1), GATE.shared())
+            .await
+            .expect("not held back by the waiting exclusive test");
+        let t0 = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(a);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(b);
+        let entered = exclusive.await.unwrap();
+        assert_eq!(
+            entered - t0,
+            Duration::from_secs(10),
+            "after both shared ones"
+        );
+        // And a shared one waits while the exclusive one runs.
+        let g = GATE.exclusive().await;
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), GATE.shared())
+                .await
+                .is_err()
+        );
+        drop(g);
+        let _s = GATE.shared().await;
+    }
+
+    #[test]
+    fn leadership_intervals_come_from_the_log() {
+        let line = |at: &str, message: &str| LogLine {
+            at: ts(at),
+            message: message.into(),
+            json: serde_json::Value::Null,
+        };
+        let lines = [
+            line("2026-01-01T00:00:01Z", "became leader"),
+            line(
+                "2026-01-01T00:00:05Z",
+                "could not renew the lease within the renew deadline; stepping down",
+            ),
+            line("2026-01-01T00:00:09Z", "became leader"),
+        ];
+        assert_eq!(
+            leadership(&lines),
+            [
+                (ts("2026-01-01T00:00:01Z"), Some(ts("2026-01-01T00:00:05Z"))),
+                (ts("2026-01-01T00:00:09Z"), None)
+            ]
+        );
+    }
+}
