@@ -19,6 +19,7 @@ use crate::explain;
 use crate::health::Health;
 use crate::leader::{Elector, LeaderConfig};
 use crate::metrics::Metrics;
+use crate::model::Kind;
 use crate::planner::{self, Observed};
 use crate::schedule::{self, Schedule};
 use crate::telemetry::{self, LogFormat};
@@ -44,6 +45,13 @@ pub enum Command {
     Next(NextArgs),
     /// Print the KronJob CustomResourceDefinition (YAML).
     Crd,
+}
+
+fn served_kind(s: &str) -> Result<Kind, String> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.plural() == s)
+        .ok_or_else(|| format!("{s:?} is not a kind kronjob serves: cronjobs or kronjobs"))
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -90,6 +98,11 @@ pub struct RunArgs {
     /// CronJobs synced at once.
     #[arg(long, default_value_t = 64, env = "KRONJOB_CONCURRENCY")]
     pub concurrency: u16,
+    /// The kinds to serve: cronjobs (batch/v1, where the built-in CronJob
+    /// controller is off), kronjobs (kronjob.dev KronJobs, on any cluster),
+    /// or both, comma-separated.
+    #[arg(long, env = "KRONJOB_SERVE", value_delimiter = ',', default_value = "cronjobs", value_parser = served_kind)]
+    pub serve: Vec<Kind>,
     #[arg(long, value_enum, default_value = "text", env = "KRONJOB_LOG_FORMAT")]
     pub log_format: LogFormat,
 }
@@ -315,7 +328,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
 
+    let mut kinds = args.serve.clone();
+    kinds.dedup();
     let settings = Settings {
+        kinds,
         namespaces: args.namespaces.clone(),
         concurrency: args.concurrency.max(1),
         instance: identity,

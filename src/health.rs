@@ -88,7 +88,8 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn expect_scopes(&self, n: usize) {
+    /// How many watches must have listed before the process is ready.
+    pub fn expect_watches(&self, n: usize) {
         self.scopes.store(n, Ordering::SeqCst);
     }
 
@@ -142,7 +143,7 @@ impl Health {
 
     fn readiness_at(&self, now: Instant) -> Result<(), String> {
         let scopes = self.scopes.load(Ordering::SeqCst);
-        if scopes == 0 || self.synced.lock().unwrap().len() < 2 * scopes {
+        if scopes == 0 || self.synced.lock().unwrap().len() < scopes {
             return Err("caches not synced".into());
         }
         let watches = self.watches.lock().unwrap();
@@ -196,7 +197,7 @@ mod tests {
     fn ready_only_when_every_scope_listed_both_resources() {
         let h = Health::default();
         assert!(!h.is_ready());
-        h.expect_scopes(2);
+        h.expect_watches(4);
         h.mark_synced("cronjobs", Some("a"));
         h.mark_synced("jobs", Some("a"));
         h.mark_synced("jobs", Some("a"));
@@ -208,7 +209,7 @@ mod tests {
 
     fn synced() -> Health {
         let h = Health::default();
-        h.expect_scopes(1);
+        h.expect_watches(2);
         h.mark_synced("cronjobs", Some("a"));
         h.mark_synced("jobs", Some("a"));
         h

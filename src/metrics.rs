@@ -50,7 +50,9 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
 }
 
-const CRONJOB_LABELS: &[&str] = &["namespace", "cronjob"];
+/// The labels of per-object series: the object's namespace and name, and
+/// its kind (CronJob or KronJob).
+const CRONJOB_LABELS: &[&str] = &["namespace", "cronjob", "kind"];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -213,9 +215,9 @@ impl Metrics {
         ]
     }
 
-    /// Drop the per-CronJob series of a deleted CronJob.
-    pub fn forget_cronjob(&self, namespace: &str, name: &str) {
-        let labels = [namespace, name];
+    /// Drop the per-object series of a deleted CronJob or KronJob.
+    pub fn forget_cronjob(&self, namespace: &str, name: &str, kind: &str) {
+        let labels = [namespace, name, kind];
         for g in self.per_cronjob() {
             let _ = g.remove_label_values(&labels);
         }
@@ -247,7 +249,7 @@ mod tests {
         m.creation_skew.observe(0.004);
         m.jobs_created.inc();
         m.next_schedule_time
-            .with_label_values(&["ns", "cj"])
+            .with_label_values(&["ns", "cj", "CronJob"])
             .set(42);
         let text = m.render();
         assert!(text.contains(
@@ -260,9 +262,9 @@ mod tests {
         );
         assert!(text.contains("kronjob_jobs_created_total 1"));
         assert!(text.contains(
-            "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"cj\",namespace=\"ns\"} 42"
+            "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"cj\",kind=\"CronJob\",namespace=\"ns\"} 42"
         ));
-        m.forget_cronjob("ns", "cj");
+        m.forget_cronjob("ns", "cj", "CronJob");
         assert!(!m.render().contains("cronjob=\"cj\""));
     }
 
@@ -270,7 +272,7 @@ mod tests {
     fn forgetting_all_cronjobs_keeps_the_process_wide_metrics() {
         let m = Metrics::new();
         for cj in ["a", "b"] {
-            let labels = ["ns", cj];
+            let labels = ["ns", cj, "CronJob"];
             for g in m.per_cronjob() {
                 g.with_label_values(&labels).set(7);
             }
@@ -283,9 +285,11 @@ mod tests {
         assert!(text.contains("kronjob_jobs_created_total 1"), "{text}");
         assert!(text.contains("kronjob_leader 1"), "{text}");
         // A CronJob synced again afterwards is exported again.
-        m.next_schedule_time.with_label_values(&["ns", "a"]).set(9);
+        m.next_schedule_time
+            .with_label_values(&["ns", "a", "CronJob"])
+            .set(9);
         assert!(m.render().contains(
-            "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"a\",namespace=\"ns\"} 9"
+            "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"a\",kind=\"CronJob\",namespace=\"ns\"} 9"
         ));
     }
 }

@@ -17,23 +17,56 @@ use k8s_openapi::api::core::v1::ObjectReference;
 pub const DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT: i64 = 3;
 pub const DEFAULT_FAILED_JOBS_HISTORY_LIMIT: i64 = 1;
 
+/// The field manager of every object kronjob writes.
+pub const FIELD_MANAGER: &str = "kronjob";
+
+/// The annotation that asks for one immediate run per distinct value.
+pub const RUN_NOW_ANNOTATION: &str = "kronjob.dev/run-now";
+/// Where a CronJob records the run-now token handled (its batch/v1 status
+/// has no field for it; a KronJob records it in `status.runNowToken`).
+pub const RUN_NOW_HANDLED_ANNOTATION: &str = "kronjob.dev/run-now-handled";
+
 /// The API kinds kronjob schedules Jobs for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `batch/v1` CronJob (drop-in mode).
     CronJob,
+    /// `kronjob.dev/v1alpha1` KronJob (resource mode).
+    KronJob,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::CronJob, Kind::KronJob];
+
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::CronJob => "batch/v1",
+            Kind::KronJob => crate::crd::API_VERSION,
         }
     }
 
     pub fn kind(self) -> &'static str {
         match self {
             Kind::CronJob => "CronJob",
+            Kind::KronJob => "KronJob",
+        }
+    }
+
+    pub fn group(self) -> &'static str {
+        self.api_version().rsplit_once('/').map_or("", |(g, _)| g)
+    }
+
+    pub fn version(self) -> &'static str {
+        self.api_version()
+            .rsplit_once('/')
+            .map_or(self.api_version(), |(_, v)| v)
+    }
+
+    /// The resource name (`cronjobs`, `kronjobs`), as flags and metrics name it.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::CronJob => "cronjobs",
+            Kind::KronJob => "kronjobs",
         }
     }
 
@@ -60,6 +93,8 @@ pub struct Scheduled {
     pub created: Option<Timestamp>,
     /// `metadata.deletionTimestamp` is set.
     pub being_deleted: bool,
+    /// The `kronjob.dev/run-now` annotation: a request for one immediate run.
+    pub run_now: Option<String>,
     pub spec: Spec,
     pub status: Status,
 }
@@ -118,13 +153,54 @@ pub struct JobTemplate {
     pub spec_json: Box<str>,
 }
 
-/// batch/v1 `CronJobStatus`.
+/// batch/v1 `CronJobStatus` and what upstream never recorded. Each kind's
+/// adapter writes the fields its object can hold: a CronJob the batch/v1
+/// ones (and the run-now token, as an annotation); a KronJob all of them.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Status {
     /// References to the Jobs still running, kept as written.
     pub active: Vec<ObjectReference>,
     pub last_schedule_time: Option<Timestamp>,
     pub last_successful_time: Option<Timestamp>,
+    /// When the latest failed Job failed.
+    pub last_failure_time: Option<Timestamp>,
+    /// The next slot with a timer (None: no timer).
+    pub next_schedule_time: Option<Timestamp>,
+    /// The most recent Job.
+    pub last_run: Option<LastRun>,
+    /// The last run-now token handled (run, or refused).
+    pub run_now_token: Option<String>,
+    /// The generation the status describes.
+    pub observed_generation: Option<i64>,
+    /// `ScheduleValid`, `Suspended`, `LastRunSucceeded`.
+    pub conditions: Vec<Condition>,
+}
+
+/// A condition, with Kubernetes' conventions (`metav1.Condition`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: Option<Timestamp>,
+    pub observed_generation: Option<i64>,
+}
+
+/// The most recent Job of a scheduled object and how it went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastRun {
+    pub job_name: String,
+    /// The slot, or the time of the run-now request.
+    pub scheduled_time: Option<Timestamp>,
+    /// Made by a run-now request rather than the schedule.
+    pub manual: bool,
+    pub start_time: Option<Timestamp>,
+    pub completion_time: Option<Timestamp>,
+    /// None while it runs.
+    pub result: Option<Finished>,
 }
 
 /// How a Job ended, from its `Complete`/`Failed` condition with status True.
@@ -178,9 +254,46 @@ pub struct JobFacts {
     pub finished: Option<Finished>,
     pub start_time: Option<Timestamp>,
     pub completion_time: Option<Timestamp>,
+    /// When the `Failed` condition became True.
+    pub failed_at: Option<Timestamp>,
+    pub created: Option<Timestamp>,
+    /// The `batch.kubernetes.io/cronjob-scheduled-timestamp` annotation.
+    pub scheduled_time: Option<Timestamp>,
+    /// Annotated `cronjob.kubernetes.io/instantiate: manual` (a run-now or
+    /// `kubectl create job --from`).
+    pub manual: bool,
+    /// The field manager that wrote its metadata and spec first (managed
+    /// fields without a subresource): kronjob writes as [`FIELD_MANAGER`],
+    /// kube-controller-manager as itself.
+    pub creator: Option<String>,
 }
 
 impl JobFacts {
+    /// When it ran for, for ordering runs: its slot, else its creation.
+    pub fn run_time(&self) -> Option<Timestamp> {
+        self.scheduled_time.or(self.created)
+    }
+
+    /// When it finished, if it did.
+    pub fn finished_at(&self) -> Option<Timestamp> {
+        match self.finished? {
+            Finished::Complete => self.completion_time,
+            Finished::Failed => self.failed_at.or(self.completion_time),
+        }
+    }
+
+    /// This Job as the last run of its owner.
+    pub fn as_last_run(&self) -> LastRun {
+        LastRun {
+            job_name: self.name.clone(),
+            scheduled_time: self.scheduled_time,
+            manual: self.manual,
+            start_time: self.start_time,
+            completion_time: self.finished_at(),
+            result: self.finished,
+        }
+    }
+
     /// Is this Job's controller the scheduled object `owner` (by kind and UID)?
     pub fn is_controlled_by(&self, owner: &Scheduled) -> bool {
         !owner.uid.is_empty()

@@ -12,16 +12,18 @@
 //! on; a CronJob's job template spec is kept as its JSON text.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{NamespaceResourceScope, Resource as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::kinds::{CronJobs, KronJobs, ServedKind};
 use crate::model::{JobFacts, Scheduled};
+use crate::objects::Identity;
 use crate::objects::job::DecodedJob;
-use crate::objects::{Identity, cronjob};
 
 /// Why a cached object could not be decoded (e.g. `spec.suspend: expected
 /// a boolean, found "yes"`).
@@ -30,33 +32,88 @@ pub struct Undecodable {
     pub reason: String,
 }
 
-/// A `batch/v1` CronJob as cached: its identity and its decoded model.
-#[derive(Clone, Debug)]
-pub struct CompactCronJob {
+/// A scheduled object of kind `K` as cached: its identity and its decoded
+/// model.
+pub struct Cached<K> {
     metadata: ObjectMeta,
     decoded: Result<Box<Scheduled>, Undecodable>,
+    kind: PhantomData<K>,
 }
 
-impl CompactCronJob {
+/// A `batch/v1` CronJob as cached.
+pub type CompactCronJob = Cached<CronJobs>;
+/// A `kronjob.dev/v1alpha1` KronJob as cached.
+pub type CompactKronJob = Cached<KronJobs>;
+
+impl<K: ServedKind> Cached<K> {
     /// Decode the JSON the API server sent. Never fails.
     pub fn from_value(v: &Value) -> Self {
-        CompactCronJob {
+        Cached {
             metadata: Identity::of(v).object_meta(),
-            decoded: cronjob::decode(v).map(Box::new).map_err(|e| Undecodable {
+            decoded: K::decode(v).map(Box::new).map_err(|e| Undecodable {
                 reason: e.to_string(),
             }),
+            kind: PhantomData,
         }
     }
+}
 
-    /// The planner's model of the CronJob, or why there is none.
+impl<K> Cached<K> {
+    /// The planner's model of the object, or why there is none.
     pub fn scheduled(&self) -> Result<&Scheduled, &Undecodable> {
         self.decoded.as_deref()
     }
 }
 
-impl<'de> Deserialize<'de> for CompactCronJob {
+impl<K> Clone for Cached<K> {
+    fn clone(&self) -> Self {
+        Cached {
+            metadata: self.metadata.clone(),
+            decoded: self.decoded.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for Cached<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("metadata", &self.metadata)
+            .field("decoded", &self.decoded)
+            .finish()
+    }
+}
+
+impl<'de, K: ServedKind> Deserialize<'de> for Cached<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Value::deserialize(deserializer).map(|v| CompactCronJob::from_value(&v))
+        Value::deserialize(deserializer).map(|v| Cached::from_value(&v))
+    }
+}
+
+impl<K: ServedKind> kube::Resource for Cached<K> {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(K::KIND.kind())
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(K::KIND.group())
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(K::KIND.version())
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(K::KIND.api_version())
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(K::KIND.plural())
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
     }
 }
 
@@ -100,40 +157,33 @@ impl<'de> Deserialize<'de> for CompactJob {
     }
 }
 
-/// `kube::Resource` for a compact type that stands for a k8s-openapi type.
-macro_rules! resource_as {
-    ($compact:ty, $full:ty) => {
-        impl kube::Resource for $compact {
-            type DynamicType = ();
-            type Scope = NamespaceResourceScope;
+/// `batch/v1` Jobs, decoded as [`CompactJob`].
+impl kube::Resource for CompactJob {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
 
-            fn kind(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(<$full>::KIND)
-            }
-            fn group(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(<$full>::GROUP)
-            }
-            fn version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(<$full>::VERSION)
-            }
-            fn api_version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(<$full>::API_VERSION)
-            }
-            fn plural(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(<$full>::URL_PATH_SEGMENT)
-            }
-            fn meta(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
-    };
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(Job::KIND)
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(Job::GROUP)
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(Job::VERSION)
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(Job::API_VERSION)
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(Job::URL_PATH_SEGMENT)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
 }
-
-resource_as!(CompactCronJob, CronJob);
-resource_as!(CompactJob, Job);
 
 #[cfg(test)]
 mod tests {
@@ -197,13 +247,18 @@ mod tests {
     }
 
     #[test]
-    fn resource_identity_is_batch_v1() {
+    fn resource_identities() {
         use kube::Resource;
         assert_eq!(CompactCronJob::api_version(&()), "batch/v1");
         assert_eq!(CompactCronJob::kind(&()), "CronJob");
         assert_eq!(
             CompactCronJob::url_path(&(), Some("ns")),
             "/apis/batch/v1/namespaces/ns/cronjobs"
+        );
+        assert_eq!(CompactKronJob::kind(&()), "KronJob");
+        assert_eq!(
+            CompactKronJob::url_path(&(), Some("ns")),
+            "/apis/kronjob.dev/v1alpha1/namespaces/ns/kronjobs"
         );
         assert_eq!(CompactJob::url_path(&(), None), "/apis/batch/v1/jobs");
     }

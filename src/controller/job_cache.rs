@@ -6,21 +6,25 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
-use super::compact::{CompactCronJob, CompactJob};
+use super::compact::CompactJob;
 use super::relist::RelistedCache;
 use crate::model::{JobFacts, Kind};
 
-/// UID of the CronJob that controls this Job, if any.
+/// The kind of a served object that controls this Job, if any.
+fn owner_kind(job: &CompactJob) -> Option<Kind> {
+    let c = job.facts().controller.as_ref()?;
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.is_owner_kind(&c.api_version, &c.kind))
+}
+
+/// UID of the CronJob (or KronJob) that controls this Job, if any.
 fn cronjob_owner(job: &CompactJob) -> Option<&str> {
-    job.facts()
-        .controller
-        .as_ref()
-        .filter(|c| Kind::CronJob.is_owner_kind(&c.api_version, &c.kind))
-        .map(|c| c.uid.as_str())
+    owner_kind(job)?;
+    job.facts().controller.as_ref().map(|c| c.uid.as_str())
 }
 
 /// Is this Job controlled by a CronJob, or might it be (its owner
@@ -30,12 +34,11 @@ pub fn may_be_ours(job: &CompactJob) -> bool {
     cronjob_owner(job).is_some() || job.problems().iter().any(|p| p.contains("ownerReferences"))
 }
 
-/// The CronJob to sync when this Job changes.
-pub fn owner_of(job: &CompactJob) -> Option<ObjectRef<CompactCronJob>> {
+/// The object to sync when this Job changes: (kind, name, namespace).
+pub fn owner_of(job: &CompactJob) -> Option<(Kind, String, String)> {
+    let kind = owner_kind(job)?;
     let c = job.facts().controller.as_ref()?;
-    Kind::CronJob
-        .is_owner_kind(&c.api_version, &c.kind)
-        .then(|| ObjectRef::new(&c.name).within(&job.facts().namespace))
+    Some((kind, c.name.clone(), job.facts().namespace.clone()))
 }
 
 fn job_key(job: &CompactJob) -> (String, String) {

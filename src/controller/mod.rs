@@ -6,6 +6,7 @@ pub mod api_errors;
 pub mod compact;
 pub mod event_publisher;
 pub mod job_cache;
+pub mod kinds;
 pub mod relist;
 pub mod sync;
 
@@ -23,16 +24,17 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource, ResourceExt};
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::model::Scheduled;
+use crate::model::{Kind, Scheduled};
 use crate::planner::{EventType, PlannedEvent, events};
-use compact::{CompactCronJob, CompactJob};
+use compact::{Cached, CompactJob};
 use event_publisher::{EventPublisher, Reporter};
 use job_cache::JobCache;
+use kinds::{CronJobs, KronJobs, ServedKind};
 use sync::SyncError;
 
 /// Event source component, as upstream's controller reports it.
@@ -46,6 +48,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// This replica's name in Events (reportingInstance) and the Lease.
     pub instance: String,
+    /// The kinds this replica serves (`--serve`).
+    pub kinds: Vec<Kind>,
 }
 
 /// (spec generation, (reason, message) already reported for it)
@@ -60,8 +64,8 @@ pub struct Shared {
     pub leader: watch::Receiver<bool>,
     /// Spec-problem warnings already reported, per CronJob UID and generation.
     reported: Mutex<HashMap<String, ReportedWarnings>>,
-    /// Consecutive failures per CronJob, for the retry backoff.
-    failures: Mutex<HashMap<ObjectRef<CompactCronJob>, u32>>,
+    /// Consecutive failures per object UID, for the retry backoff.
+    failures: Mutex<HashMap<String, u32>>,
     /// Last slot counted as missed, per CronJob UID.
     pub missed_slots: Mutex<HashMap<String, Timestamp>>,
     /// Superseded slots already counted, per CronJob UID.
@@ -126,14 +130,18 @@ impl Shared {
     /// Set the per-CronJob gauges, unless the CronJob has been deleted or
     /// this replica no longer leads (a sync finishing after the loss must
     /// not bring back the series `cli` dropped then).
-    pub fn record_cronjob(&self, object: &Scheduled, record: impl FnOnce(&Metrics, [&str; 2])) {
+    pub fn record_cronjob(&self, object: &Scheduled, record: impl FnOnce(&Metrics, [&str; 3])) {
         let deleted = self.deleted.lock();
         if !self.is_leader() || deleted.contains(&object.uid) {
             return;
         }
         record(
             &self.metrics,
-            [object.namespace.as_str(), object.name.as_str()],
+            [
+                object.namespace.as_str(),
+                object.name.as_str(),
+                object.kind.kind(),
+            ],
         );
     }
 
@@ -141,13 +149,13 @@ impl Shared {
     /// for good, its reported warnings, its last missed slot and its retry
     /// count (a process that sees many CronJobs come and go must not keep
     /// an entry for each).
-    fn forget_cronjob(&self, cronjob: &CompactCronJob) {
+    fn forget_cronjob<K: ServedKind>(&self, cronjob: &Cached<K>) {
         let uid = cronjob.uid().unwrap_or_default();
         self.reported.lock().remove(&uid);
         self.missed_slots.lock().remove(&uid);
         self.superseded_slots.lock().remove(&uid);
         self.undecodable.lock().remove(&uid);
-        self.failures.lock().remove(&ObjectRef::from_obj(cronjob));
+        self.failures.lock().remove(&uid);
         let mut deleted = self.deleted.lock();
         if deleted.len() >= 100_000 {
             deleted.clear(); // UIDs are never reused; this only bounds memory
@@ -156,6 +164,7 @@ impl Shared {
         self.metrics.forget_cronjob(
             &cronjob.namespace().unwrap_or_default(),
             &cronjob.name_any(),
+            K::KIND.kind(),
         );
     }
 
@@ -289,29 +298,31 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-async fn reconcile(cached: Arc<CompactCronJob>, ctx: Arc<Context>) -> Result<Action, SyncError> {
+async fn reconcile<K: ServedKind>(
+    cached: Arc<Cached<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, SyncError> {
     if !ctx.is_leader() {
         // A standby keeps its caches warm but acts on nothing; taking the
-        // lease triggers a sync of every CronJob.
+        // lease triggers a sync of every object.
         return Ok(Action::await_change());
     }
     let object = match cached.scheduled() {
         Ok(object) => object,
         Err(undecodable) => {
-            // Not scheduled until it changes; every other CronJob goes on.
-            ctx.report_undecodable("cronjobs", cached_ref(&*cached), &undecodable.reason);
+            // Not scheduled until it changes; every other object goes on.
+            ctx.report_undecodable(K::KIND.plural(), cached_ref(&*cached), &undecodable.reason);
             return Ok(Action::await_change());
         }
     };
-    let key = ObjectRef::from_obj(&*cached);
-    let span = info_span!("reconcile", namespace = %object.namespace, cronjob = %object.name);
+    let span = info_span!("reconcile", namespace = %object.namespace, cronjob = %object.name, kind = K::KIND.kind());
     let started = std::time::Instant::now();
     let mut leadership = ctx.leader.clone();
     // A panic in one sync (a bug: there should be none) is caught here, so
-    // it fails that sync only: the CronJob backs off, the process, its
-    // Lease and every other CronJob go on.
+    // it fails that sync only: the object backs off, the process, its Lease
+    // and every other object go on.
     let guarded =
-        AssertUnwindSafe(sync::sync(object, &ctx).instrument(span.clone())).catch_unwind();
+        AssertUnwindSafe(sync::sync::<K>(object, &ctx).instrument(span.clone())).catch_unwind();
     let result = tokio::select! {
         r = guarded => r.unwrap_or_else(|payload| {
             let message = panic_message(&*payload);
@@ -335,7 +346,7 @@ async fn reconcile(cached: Arc<CompactCronJob>, ctx: Arc<Context>) -> Result<Act
         .with_label_values(&[outcome])
         .observe(started.elapsed().as_secs_f64());
     let synced = result?;
-    ctx.failures.lock().remove(&key);
+    ctx.failures.lock().remove(&object.uid);
     Ok(match synced.wake_at {
         Some(at) => Action::requeue(requeue_delay(at, Timestamp::now())),
         None => Action::await_change(),
@@ -353,10 +364,15 @@ fn requeue_delay(at: Timestamp, now: Timestamp) -> Duration {
 }
 
 /// Retry a failed sync with exponential backoff: 1 s doubling to 5 min.
-fn error_policy(cronjob: Arc<CompactCronJob>, err: &SyncError, ctx: Arc<Context>) -> Action {
-    let key = ObjectRef::from_obj(&*cronjob);
+fn error_policy<K: ServedKind>(
+    cronjob: Arc<Cached<K>>,
+    err: &SyncError,
+    ctx: Arc<Context>,
+) -> Action {
     let mut failures = ctx.failures.lock();
-    let n = failures.entry(key).or_insert(0);
+    let n = failures
+        .entry(cronjob.uid().unwrap_or_default())
+        .or_insert(0);
     *n = n.saturating_add(1);
     let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
     warn!(namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any(), error = %err, retry_in = ?delay, "sync failed");
@@ -407,11 +423,15 @@ pub async fn run(
     } else {
         settings.namespaces.iter().cloned().map(Some).collect()
     };
-    shared.health.expect_scopes(scopes.len());
+    // Per scope: a watch of each served kind, and one of Jobs.
+    shared
+        .health
+        .expect_watches(scopes.len() * (settings.kinds.len() + 1));
     future::join_all(scopes.into_iter().map(|scope| {
         run_scope(
             shared.clone(),
             scope,
+            settings.kinds.clone(),
             settings.concurrency,
             shutdown.clone(),
         )
@@ -419,20 +439,22 @@ pub async fn run(
     .await;
 }
 
+/// A queue of objects of kind `K` to sync, fed by the Jobs they own.
+type Triggers<K> = mpsc::UnboundedReceiver<ObjectRef<Cached<K>>>;
+
+/// One scope (a namespace, or all): one Job watch whose changes sync the
+/// objects owning the Jobs, and a controller per served kind.
 async fn run_scope(
     shared: Arc<Shared>,
     scope: Option<String>,
+    kinds: Vec<Kind>,
     concurrency: u16,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     let client = shared.client.clone();
-    // Both are decoded straight into their compact cached forms.
-    let (cronjobs, jobs): (Api<CompactCronJob>, Api<CompactJob>) = match &scope {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
+    let jobs: Api<CompactJob> = match &scope {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
     };
     let cache = Arc::new(JobCache::default());
     let ctx = Arc::new(Context {
@@ -440,38 +462,14 @@ async fn run_scope(
         jobs: cache.clone(),
     });
 
-    let (reader, writer) = reflector::store();
-    let metrics = shared.metrics.clone();
-    let forget = {
-        let shared = shared.clone();
-        move |ev: &WatchEvent<CompactCronJob>| {
-            if let WatchEvent::Delete(cj) = ev {
-                shared.forget_cronjob(cj);
-            }
-        }
-    };
-    let cronjob_stream = relist::settle_relists(
-        observe_watch(
-            watcher::watcher(cronjobs, watcher::Config::default()).default_backoff(),
-            "cronjobs",
-            scope.clone(),
-            metrics.clone(),
-            shared.health.clone(),
-        )
-        .reflect(writer),
-        relist::StoreRelist::new(reader.clone()),
-    )
-    .inspect_ok(forget)
-    .touched_objects();
-
-    let job_metrics = metrics.clone();
+    let job_metrics = shared.metrics.clone();
     let job_cache = cache.clone();
     let job_shared = shared.clone();
     let job_events = observe_watch(
         watcher::watcher(jobs, watcher::Config::default()).default_backoff(),
         "jobs",
         scope.clone(),
-        metrics.clone(),
+        shared.metrics.clone(),
         shared.health.clone(),
     )
     .inspect_ok(move |ev| {
@@ -490,22 +488,121 @@ async fn run_scope(
             .with_label_values(&["jobs"])
             .set(job_cache.len() as i64);
     });
-    let job_stream = relist::settle_relists(job_events, cache.clone()).touched_objects();
 
-    // Every time this replica becomes leader, sync every CronJob.
-    let gained = leader_gains(shared.leader.clone());
+    // A changed Job syncs the object that controls it, whatever its kind.
+    let (cronjob_tx, cronjob_rx) = mpsc::unbounded_channel();
+    let (kronjob_tx, kronjob_rx) = mpsc::unbounded_channel();
+    let route_jobs = relist::settle_relists(job_events, cache.clone())
+        .touched_objects()
+        .take_until(shutdown.clone())
+        .for_each(move |job| {
+            if let Ok(job) = job
+                && let Some((kind, name, namespace)) = job_cache::owner_of(&job)
+            {
+                // A closed queue means that kind is not served.
+                match kind {
+                    Kind::CronJob => {
+                        let _ = cronjob_tx.send(ObjectRef::new(&name).within(&namespace));
+                    }
+                    Kind::KronJob => {
+                        let _ = kronjob_tx.send(ObjectRef::new(&name).within(&namespace));
+                    }
+                }
+            }
+            future::ready(())
+        });
+
+    let serves = |k| kinds.contains(&k);
+    let cronjobs = serves(Kind::CronJob).then(|| {
+        run_kind::<CronJobs>(
+            ctx.clone(),
+            &scope,
+            cronjob_rx,
+            concurrency,
+            shutdown.clone(),
+        )
+    });
+    let kronjobs = serves(Kind::KronJob).then(|| {
+        run_kind::<KronJobs>(
+            ctx.clone(),
+            &scope,
+            kronjob_rx,
+            concurrency,
+            shutdown.clone(),
+        )
+    });
+    futures::join!(
+        route_jobs,
+        async {
+            if let Some(c) = cronjobs {
+                c.await
+            }
+        },
+        async {
+            if let Some(k) = kronjobs {
+                k.await
+            }
+        }
+    );
+    info!(
+        scope = scope.as_deref().unwrap_or("all namespaces"),
+        "controller stopped"
+    );
+}
+
+/// The controller of one served kind in one scope.
+async fn run_kind<K: ServedKind>(
+    ctx: Arc<Context>,
+    scope: &Option<String>,
+    triggers: Triggers<K>,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let shared = ctx.shared.clone();
+    let api: Api<Cached<K>> = match scope {
+        Some(ns) => Api::namespaced(shared.client.clone(), ns),
+        None => Api::all(shared.client.clone()),
+    };
+    let resource = K::KIND.plural();
+    let (reader, writer) = reflector::store();
+    let metrics = shared.metrics.clone();
+    let forget = {
+        let shared = shared.clone();
+        move |ev: &WatchEvent<Cached<K>>| {
+            if let WatchEvent::Delete(obj) = ev {
+                shared.forget_cronjob(obj);
+            }
+        }
+    };
+    let objects = relist::settle_relists(
+        observe_watch(
+            watcher::watcher(api, watcher::Config::default()).default_backoff(),
+            resource,
+            scope.clone(),
+            metrics.clone(),
+            shared.health.clone(),
+        )
+        .reflect(writer),
+        relist::StoreRelist::new(reader.clone()),
+    )
+    .inspect_ok(forget)
+    .touched_objects();
+    let by_jobs = futures::stream::unfold(triggers, |mut rx| async move {
+        rx.recv().await.map(|r| (r, rx))
+    });
 
     let cache_gauge = reader.clone();
-    Controller::for_stream(cronjob_stream, reader)
-        .watches_stream(job_stream, |job: CompactJob| job_cache::owner_of(&job))
-        .reconcile_all_on(gained)
+    Controller::for_stream(objects, reader)
+        .reconcile_on(by_jobs)
+        // Every time this replica becomes leader, sync every object.
+        .reconcile_all_on(leader_gains(shared.leader.clone()))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|res| {
             metrics
                 .cache_objects
-                .with_label_values(&["cronjobs"])
+                .with_label_values(&[resource])
                 .set(cache_gauge.len() as i64);
             if let Err(e) = res {
                 debug!(error = %e, "controller");
@@ -513,10 +610,6 @@ async fn run_scope(
             future::ready(())
         })
         .await;
-    info!(
-        scope = scope.as_deref().unwrap_or("all namespaces"),
-        "controller stopped"
-    );
 }
 
 /// A stream that yields once each time leadership goes from false to true.
@@ -545,6 +638,7 @@ mod tests {
             namespaces: vec![],
             concurrency: 1,
             instance: "test".into(),
+            kinds: vec![Kind::CronJob],
         };
         Shared::new(
             Client::try_from(config).unwrap(),
@@ -563,7 +657,7 @@ mod tests {
             "spec": {"schedule": "* * * * *", "jobTemplate": {}}
         }))
         .unwrap();
-        let record = |m: &Metrics, labels: [&str; 2]| m.suspended.with_label_values(&labels).set(1);
+        let record = |m: &Metrics, labels: [&str; 3]| m.suspended.with_label_values(&labels).set(1);
         shared.record_cronjob(&cronjob, record);
         assert!(shared.metrics.render().contains("cronjob=\"cj\""));
         // Leadership lost (cli drops the series then); a sync that finishes
@@ -577,7 +671,7 @@ mod tests {
     #[tokio::test]
     async fn a_deleted_cronjob_leaves_nothing_behind() {
         let shared = shared();
-        let cronjob: CompactCronJob = serde_json::from_value(json!({
+        let cronjob: compact::CompactCronJob = serde_json::from_value(json!({
             "metadata": {"name": "gone", "namespace": "ns", "uid": "u1"},
             "spec": {"schedule": "* * * * *", "jobTemplate": {}}
         }))
@@ -598,10 +692,7 @@ mod tests {
                 count: 1,
             },
         );
-        shared
-            .failures
-            .lock()
-            .insert(ObjectRef::from_obj(&cronjob), 3);
+        shared.failures.lock().insert("u1".into(), 3);
 
         shared.forget_cronjob(&cronjob);
 

@@ -12,8 +12,9 @@ use tracing::{debug, info, warn};
 
 use super::Context;
 use super::api_errors::{self as errs, message};
-use super::compact::{CompactCronJob, CompactJob};
-use crate::model::{JobFacts, Scheduled, Status};
+use super::compact::{Cached, CompactJob};
+use super::kinds::ServedKind;
+use crate::model::{FIELD_MANAGER, JobFacts, Scheduled, Status};
 use crate::objects;
 use crate::planner::{
     self, DeletePurpose, Effect, JobCreation, Observed, Plan, StatusDelta, events,
@@ -44,26 +45,26 @@ pub struct Synced {
     pub wake_at: Option<Timestamp>,
 }
 
-/// The CronJob read again from the API server, if it still is the same
+/// The object read again from the API server, if it still is the same
 /// object and can be decoded.
-async fn reread(
-    api: &Api<CompactCronJob>,
+async fn reread<K: ServedKind>(
+    api: &Api<Cached<K>>,
     object: &Scheduled,
 ) -> Result<Option<Scheduled>, SyncError> {
     let fresh = api
         .get_opt(&object.name)
         .await
-        .map_err(api_err("get cronjob"))?;
+        .map_err(api_err("get object"))?;
     Ok(fresh
         .and_then(|f| f.scheduled().ok().cloned())
         .filter(|f| f.uid == object.uid))
 }
 
-pub async fn sync(object: &Scheduled, ctx: &Context) -> Result<Synced, SyncError> {
+pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Synced, SyncError> {
     crate::failpoints::sync_panic(&object.name);
     ctx.jobs.wait_synced().await;
     let ns = object.namespace.as_str();
-    let cronjobs: Api<CompactCronJob> = Api::namespaced(ctx.client.clone(), ns);
+    let cronjobs: Api<Cached<K>> = Api::namespaced(ctx.client.clone(), ns);
     let jobs_api: Api<CompactJob> = Api::namespaced(ctx.client.clone(), ns);
     let jobs = ctx.jobs.owned_by(&object.uid);
 
@@ -132,7 +133,7 @@ pub async fn sync(object: &Scheduled, ctx: &Context) -> Result<Synced, SyncError
 
     // At most one status write per sync, only if something changed, even
     // when an effect failed part-way (what did happen is recorded).
-    let written = write_status(&cronjobs, &object, &delta).await?;
+    let written = write_status::<K>(&cronjobs, &object, &delta).await?;
     if written.is_some() {
         ctx.remember_own_write(delta.add_active.iter().filter_map(|r| r.uid.clone()));
     }
@@ -227,8 +228,12 @@ async fn create(
     let body = objects::job::manifest(&c.job)
         .and_then(|m| serde_json::to_vec(&m))
         .map_err(|e| SyncError::Encode(job_name.to_owned(), e))?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
     let request = kube::core::Request::new(Job::url_path(&(), Some(&c.job.namespace)))
-        .create(&PostParams::default(), body)
+        .create(&params, body)
         .map_err(|e| SyncError::Api {
             action: "create job",
             source: kube::Error::BuildRequest(e),
@@ -241,12 +246,9 @@ async fn create(
             ctx.metrics.jobs_created.inc();
             info!(job = %job_name, slot = %c.slot, skew_seconds = skew, "created job");
             ctx.emit(object, &events::successful_create(job_name));
-            let f = created.facts();
             delta.merge(planner::created_delta(
-                &f.name,
-                &f.namespace,
-                c.slot,
-                Some(f.uid.clone()),
+                c,
+                Some(created.facts().uid.clone()),
                 kube::Resource::meta(&created).resource_version.clone(),
             ));
         }
@@ -266,23 +268,18 @@ async fn create(
                 .iter()
                 .any(|r| r.uid.as_deref() == Some(facts.uid.as_str()));
             info!(job = %job_name, ours, listed, "job already exists");
-            if ours && !listed {
-                if facts.finished.is_some() {
-                    // Already ran: record the slot, do not put a finished
-                    // Job back into active.
-                    delta.merge(StatusDelta {
-                        last_schedule_time: Some(c.slot),
-                        ..Default::default()
-                    });
-                } else {
-                    delta.merge(planner::created_delta(
-                        &facts.name,
-                        &facts.namespace,
-                        c.slot,
-                        Some(facts.uid.clone()),
-                        kube::Resource::meta(&existing).resource_version.clone(),
-                    ));
-                }
+            if ours && !listed && facts.finished.is_none() {
+                delta.merge(planner::created_delta(
+                    c,
+                    Some(facts.uid.clone()),
+                    kube::Resource::meta(&existing).resource_version.clone(),
+                ));
+            } else if ours || matches!(c.trigger, planner::Trigger::RunNow(_)) {
+                // Already ran (a finished Job is not put back into active)
+                // or already recorded: record the slot, or the request as
+                // handled. A run-now whose name someone else's Job holds is
+                // recorded too, never retried.
+                delta.merge(planner::handled_delta(c));
             }
         }
         Err(e) if errs::is_namespace_terminating(&e) => {
@@ -323,30 +320,40 @@ async fn create(
 /// Apply `delta` to the object's status and write what changed, guarded
 /// by the resourceVersion we read. On a 409 the object is read again and
 /// the same delta applied to the fresh copy: other writers' changes are
-/// kept.
-async fn write_status(
-    api: &Api<CompactCronJob>,
+/// kept. What the kind's status cannot hold (a CronJob's run-now token) is
+/// written to its metadata afterwards.
+async fn write_status<K: ServedKind>(
+    api: &Api<Cached<K>>,
     object: &Scheduled,
     delta: &StatusDelta,
 ) -> Result<Option<Scheduled>, SyncError> {
     if delta.is_empty() {
         return Ok(None);
     }
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
     let mut base = Cow::Borrowed(object);
     for _attempt in 0..5 {
         let mut status = base.status.clone();
-        if !delta.apply(&mut status) {
-            return Ok(None);
+        delta.apply(&mut status);
+        if let Some(patch) = K::metadata_patch(&base.status, &status) {
+            api.patch(&base.name, &params, &Patch::Merge(&patch))
+                .await
+                .map_err(api_err("annotate object"))?;
         }
-        let patch =
-            objects::cronjob::status_patch(base.resource_version.as_deref(), &base.status, &status);
+        let Some(patch) = K::status_patch(base.resource_version.as_deref(), &base.status, &status)
+        else {
+            return Ok(None);
+        };
         match api
-            .patch_status(&base.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(&base.name, &params, &Patch::Merge(&patch))
             .await
         {
             Ok(updated) => return Ok(updated.scheduled().ok().cloned()),
             Err(e) if errs::is_conflict(&e) => {
-                debug!("status conflict, re-reading the CronJob");
+                debug!("status conflict, re-reading the object");
                 match reread(api, object).await? {
                     Some(fresh) => base = Cow::Owned(fresh),
                     None => return Ok(None),
@@ -355,14 +362,14 @@ async fn write_status(
             Err(e) if errs::is_not_found(&e) => return Ok(None),
             Err(e) => {
                 return Err(SyncError::Api {
-                    action: "update cronjob status",
+                    action: "update status",
                     source: e,
                 });
             }
         }
     }
     Err(SyncError::Api {
-        action: "update cronjob status",
+        action: "update status",
         source: kube::Error::Api(Box::new(kube::core::Status::failure(
             "too many conflicts",
             "Conflict",

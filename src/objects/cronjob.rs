@@ -1,5 +1,8 @@
 //! The `batch/v1` CronJob adapter: its JSON into the planner's model, and
-//! the planner's status changes back into a status patch.
+//! the planner's status changes back into a status patch (and, for the
+//! run-now token its status has no field for, an annotation patch). The
+//! spec, identity and batch/v1 status readers are shared with the KronJob
+//! adapter, whose spec and status are supersets.
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -9,19 +12,29 @@ use super::fields::{self, FieldError};
 use super::{Identity, time};
 use crate::model::{
     ConcurrencyPolicy, DEFAULT_FAILED_JOBS_HISTORY_LIMIT, DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT,
-    JobTemplate, Kind, Scheduled, Spec, Status,
+    JobTemplate, Kind, RUN_NOW_ANNOTATION, RUN_NOW_HANDLED_ANNOTATION, Scheduled, Spec, Status,
 };
 
 /// A CronJob's JSON as the planner's model. Missing fields take the API
 /// server's defaults; a field of the wrong type is an error naming it.
 pub fn decode(v: &Value) -> Result<Scheduled, FieldError> {
+    let mut status = decode_status(v)?;
+    status.run_now_token =
+        fields::string(v, &["metadata", "annotations", RUN_NOW_HANDLED_ANNOTATION])?;
+    decode_object(Kind::CronJob, v, status)
+}
+
+/// Identity, spec and the run-now request of an object of `kind` with the
+/// given (already decoded) status.
+pub fn decode_object(kind: Kind, v: &Value, status: Status) -> Result<Scheduled, FieldError> {
     let id = Identity::of(v);
     Ok(Scheduled {
-        kind: Kind::CronJob,
+        kind,
         created: fields::time(v, &["metadata", "creationTimestamp"])?,
         being_deleted: fields::get(v, &["metadata", "deletionTimestamp"]).is_some(),
+        run_now: fields::string(v, &["metadata", "annotations", RUN_NOW_ANNOTATION])?,
         spec: decode_spec(v)?,
-        status: decode_status(v)?,
+        status,
         name: id.name,
         namespace: id.namespace,
         uid: id.uid,
@@ -82,15 +95,27 @@ pub fn decode_status(v: &Value) -> Result<Status, FieldError> {
         active,
         last_schedule_time: fields::time(v, &["status", "lastScheduleTime"])?,
         last_successful_time: fields::time(v, &["status", "lastSuccessfulTime"])?,
+        ..Status::default()
     })
 }
 
 /// A merge patch of the batch/v1 status fields that differ between
 /// `before` and `after`, guarded by the resourceVersion `before` was read
-/// at. Fields that did not change are left out, so a value this process
-/// could not represent exactly (see [`time`]) is never rewritten.
-pub fn status_patch(resource_version: Option<&str>, before: &Status, after: &Status) -> Value {
+/// at; None when none differs. Fields that did not change are left out, so
+/// a value this process could not represent exactly (see [`time`]) is never
+/// rewritten.
+pub fn status_patch(
+    resource_version: Option<&str>,
+    before: &Status,
+    after: &Status,
+) -> Option<Value> {
     let mut status = Map::new();
+    batch_status_changes(&mut status, before, after);
+    guarded(resource_version, status)
+}
+
+/// The batch/v1 status fields that differ, into `status`.
+pub fn batch_status_changes(status: &mut Map<String, Value>, before: &Status, after: &Status) {
     if before.active != after.active {
         status.insert(
             "active".into(),
@@ -101,28 +126,50 @@ pub fn status_patch(resource_version: Option<&str>, before: &Status, after: &Sta
             },
         );
     }
-    let mut time_field = |key: &str, b: Option<Timestamp>, a: Option<Timestamp>| {
-        if a != b {
-            status.insert(
-                key.into(),
-                a.map_or(Value::Null, |t| time::format(t).into()),
-            );
-        }
-    };
-    time_field(
+    set_time(
+        status,
         "lastScheduleTime",
         before.last_schedule_time,
         after.last_schedule_time,
     );
-    time_field(
+    set_time(
+        status,
         "lastSuccessfulTime",
         before.last_successful_time,
         after.last_successful_time,
     );
-    json!({
-        "metadata": { "resourceVersion": resource_version },
-        "status": status,
+}
+
+/// Put `key: after` into `status` if it differs from `before`.
+pub fn set_time(
+    status: &mut Map<String, Value>,
+    key: &str,
+    before: Option<Timestamp>,
+    after: Option<Timestamp>,
+) {
+    if after != before {
+        status.insert(
+            key.into(),
+            after.map_or(Value::Null, |t| time::format(t).into()),
+        );
+    }
+}
+
+/// The status patch for these changes, guarded by `resource_version`.
+pub fn guarded(resource_version: Option<&str>, status: Map<String, Value>) -> Option<Value> {
+    (!status.is_empty()).then(|| {
+        json!({
+            "metadata": { "resourceVersion": resource_version },
+            "status": status,
+        })
     })
+}
+
+/// The annotation patch that records a handled run-now token, if it changed.
+pub fn metadata_patch(before: &Status, after: &Status) -> Option<Value> {
+    (before.run_now_token != after.run_now_token).then(
+        || json!({"metadata": {"annotations": {RUN_NOW_HANDLED_ANNOTATION: after.run_now_token}}}),
+    )
 }
 
 #[cfg(test)]
@@ -242,14 +289,23 @@ mod tests {
         let before = decode(&wire()).unwrap().status;
         let mut after = before.clone();
         after.last_successful_time = Some("2026-11-22T10:01:00Z".parse().unwrap());
+        assert_eq!(status_patch(Some("7"), &before, &before), None);
         assert_eq!(
             status_patch(Some("7"), &before, &after),
-            json!({"metadata": {"resourceVersion": "7"},
-                   "status": {"lastSuccessfulTime": "2026-11-22T10:01:00Z"}})
+            Some(json!({"metadata": {"resourceVersion": "7"},
+                   "status": {"lastSuccessfulTime": "2026-11-22T10:01:00Z"}}))
         );
         after.active.clear();
         after.last_schedule_time = Some("2026-11-22T10:05:00Z".parse().unwrap());
-        let patch = status_patch(Some("7"), &before, &after);
+        // What a batch/v1 status cannot hold is not written.
+        after.next_schedule_time = Some("2026-11-22T10:10:00Z".parse().unwrap());
+        let patch = status_patch(Some("7"), &before, &after).unwrap();
+        assert!(
+            !patch["status"]
+                .as_object()
+                .unwrap()
+                .contains_key("nextScheduleTime")
+        );
         assert_eq!(patch["status"]["active"], Value::Null);
         assert!(patch["status"].as_object().unwrap().contains_key("active"));
         assert_eq!(patch["status"]["lastScheduleTime"], "2026-11-22T10:05:00Z");

@@ -12,9 +12,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
 
+use jiff::Timestamp;
+
 use super::fields::{self, FieldError};
 use crate::model::{ControllerRef, Finished, JobFacts};
-use crate::planner::NewJob;
+use crate::planner::{NewJob, SCHEDULED_TIMESTAMP_ANNOTATION};
 
 /// A Job as read from the API, and what could not be read of it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -84,6 +86,53 @@ impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Tolerant<T> {
     }
 }
 
+/// The items of a list, each read as [`Tolerant`]; anything but a list is
+/// an empty one.
+#[derive(Default)]
+struct Items<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Items<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for V<T> {
+            type Value = Items<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Tolerant<T>>()? {
+                    items.push(item.0);
+                }
+                Ok(Items(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Items(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Items(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Items(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Items(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Items(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Items(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Items(Vec::new()))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
 #[derive(Default, Deserialize)]
 struct WireJob {
     #[serde(default)]
@@ -100,8 +149,29 @@ struct WireMeta {
     namespace: Option<Value>,
     uid: Option<Value>,
     resource_version: Option<Value>,
+    creation_timestamp: Option<Value>,
     deletion_timestamp: Option<Value>,
     owner_references: Option<Value>,
+    #[serde(default)]
+    annotations: Tolerant<WireAnnotations>,
+    /// Only who wrote; the field sets (most of the bytes) are skipped.
+    #[serde(default)]
+    managed_fields: Items<WireManager>,
+}
+
+/// The two annotations CronJob controllers read; the others are skipped.
+#[derive(Default, Deserialize)]
+struct WireAnnotations {
+    #[serde(rename = "batch.kubernetes.io/cronjob-scheduled-timestamp")]
+    scheduled: Option<Value>,
+    #[serde(rename = "cronjob.kubernetes.io/instantiate")]
+    instantiate: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct WireManager {
+    manager: Option<Value>,
+    subresource: Option<Value>,
 }
 
 #[derive(Default, Deserialize)]
@@ -123,6 +193,21 @@ impl WireJob {
         let (m, s) = (self.metadata.0, self.status.0);
         let string = |path: &[&str], v: Option<Value>| fields::string_value(v.as_ref(), path);
         let time = |path: &[&str], v: Option<Value>| fields::time_value(v.as_ref(), path);
+        let annotations = m.annotations.0;
+        let scheduled_time = noted(
+            &mut problems,
+            time(
+                &["metadata", "annotations", SCHEDULED_TIMESTAMP_ANNOTATION],
+                annotations.scheduled,
+            ),
+        );
+        let manual = annotations.instantiate.as_ref().and_then(Value::as_str) == Some("manual");
+        let creator = m
+            .managed_fields
+            .0
+            .iter()
+            .find(|e| e.subresource.as_ref().is_none_or(Value::is_null))
+            .and_then(|e| e.manager.as_ref()?.as_str().map(str::to_owned));
         let facts = JobFacts {
             name: noted(&mut problems, string(&["metadata", "name"], m.name)).unwrap_or_default(),
             namespace: noted(
@@ -133,12 +218,20 @@ impl WireJob {
             uid: noted(&mut problems, string(&["metadata", "uid"], m.uid)).unwrap_or_default(),
             being_deleted: m.deletion_timestamp.is_some_and(|v| !v.is_null()),
             controller: noted(&mut problems, controller_ref(m.owner_references)),
-            finished: noted(&mut problems, finished(s.conditions)),
+            finished: noted(&mut problems, finished(s.conditions.as_ref())),
             start_time: noted(&mut problems, time(&["status", "startTime"], s.start_time)),
             completion_time: noted(
                 &mut problems,
                 time(&["status", "completionTime"], s.completion_time),
             ),
+            failed_at: noted(&mut problems, failed_at(s.conditions.as_ref())),
+            created: noted(
+                &mut problems,
+                time(&["metadata", "creationTimestamp"], m.creation_timestamp),
+            ),
+            scheduled_time,
+            manual,
+            creator,
         };
         DecodedJob {
             resource_version: noted(
@@ -193,22 +286,45 @@ fn controller_ref(refs: Option<Value>) -> Result<Option<ControllerRef>, FieldErr
     Ok(None)
 }
 
-/// The first `Complete`/`Failed` condition with status True.
-fn finished(conditions: Option<Value>) -> Result<Option<Finished>, FieldError> {
-    let items = match conditions {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            return Err(FieldError::new(
-                &["status", "conditions"],
-                "expected a list",
-            ));
-        }
+/// The conditions of a Job's status.
+fn conditions(list: Option<&Value>) -> Result<&[Value], FieldError> {
+    match list {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(FieldError::new(
+            &["status", "conditions"],
+            "expected a list",
+        )),
+    }
+}
+
+/// The outcome a condition states, if it is a finishing one.
+fn outcome(condition: &Value) -> Option<Finished> {
+    let s = |k| {
+        fields::string(condition, &[k])
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     };
-    Ok(items.iter().find_map(|c| {
-        let s = |k| fields::string(c, &[k]).ok().flatten().unwrap_or_default();
-        Finished::from_condition(&s("type"), &s("status"))
-    }))
+    Finished::from_condition(&s("type"), &s("status"))
+}
+
+/// The first `Complete`/`Failed` condition with status True.
+fn finished(list: Option<&Value>) -> Result<Option<Finished>, FieldError> {
+    Ok(conditions(list)?.iter().find_map(outcome))
+}
+
+/// When the `Failed` condition became True.
+fn failed_at(list: Option<&Value>) -> Result<Option<Timestamp>, FieldError> {
+    match conditions(list)?
+        .iter()
+        .find(|c| outcome(c) == Some(Finished::Failed))
+    {
+        Some(c) => fields::time(c, &["lastTransitionTime"]).map_err(|e| {
+            FieldError::new(&["status", "conditions", "lastTransitionTime"], e.problem)
+        }),
+        None => Ok(None),
+    }
 }
 
 /// The Job to POST: the template's spec as given, upstream's metadata.

@@ -49,7 +49,11 @@ fn decode_last_run(run: &Value) -> Result<LastRun, FieldError> {
 
 fn decode_condition(c: &Value) -> Result<Condition, FieldError> {
     let at = |e: FieldError| FieldError::new(&["status", "conditions", &e.path], e.problem);
-    let text = |key| fields::string(c, &[key]).map_err(at).map(Option::unwrap_or_default);
+    let text = |key| {
+        fields::string(c, &[key])
+            .map_err(at)
+            .map(Option::unwrap_or_default)
+    };
     Ok(Condition {
         type_: text("type")?,
         status: text("status")?,
@@ -89,22 +93,42 @@ fn encode_condition(c: &Condition) -> Value {
 
 /// A merge patch of every status field that differs, guarded by the
 /// resourceVersion `before` was read at; None when nothing differs.
-pub fn status_patch(resource_version: Option<&str>, before: &Status, after: &Status) -> Option<Value> {
+pub fn status_patch(
+    resource_version: Option<&str>,
+    before: &Status,
+    after: &Status,
+) -> Option<Value> {
     let mut status = Map::new();
     batch_status_changes(&mut status, before, after);
     if before.active.len() != after.active.len() || status.contains_key("active") {
         status.insert("activeCount".into(), json!(after.active.len()));
     }
-    set_time(&mut status, "lastFailureTime", before.last_failure_time, after.last_failure_time);
-    set_time(&mut status, "nextScheduleTime", before.next_schedule_time, after.next_schedule_time);
+    set_time(
+        &mut status,
+        "lastFailureTime",
+        before.last_failure_time,
+        after.last_failure_time,
+    );
+    set_time(
+        &mut status,
+        "nextScheduleTime",
+        before.next_schedule_time,
+        after.next_schedule_time,
+    );
     if before.last_run != after.last_run {
-        status.insert("lastRun".into(), after.last_run.as_ref().map_or(Value::Null, encode_last_run));
+        status.insert(
+            "lastRun".into(),
+            after.last_run.as_ref().map_or(Value::Null, encode_last_run),
+        );
     }
     if before.run_now_token != after.run_now_token {
         status.insert("runNowToken".into(), json!(after.run_now_token));
     }
     if before.observed_generation != after.observed_generation {
-        status.insert("observedGeneration".into(), json!(after.observed_generation));
+        status.insert(
+            "observedGeneration".into(),
+            json!(after.observed_generation),
+        );
     }
     if before.conditions != after.conditions {
         let list: Vec<Value> = after.conditions.iter().map(encode_condition).collect();
@@ -148,14 +172,23 @@ mod tests {
         let s = decode(&wire()).unwrap();
         assert_eq!(s.kind, Kind::KronJob);
         assert_eq!(s.run_now.as_deref(), Some("t2"));
-        assert_eq!(s.spec.concurrency_policy, crate::model::ConcurrencyPolicy::Replace);
+        assert_eq!(
+            s.spec.concurrency_policy,
+            crate::model::ConcurrencyPolicy::Replace
+        );
         let st = &s.status;
         assert_eq!(st.active.len(), 1);
         assert_eq!(st.run_now_token.as_deref(), Some("t1"));
         assert_eq!(st.observed_generation, Some(3));
-        assert_eq!(st.next_schedule_time, Some("2026-11-22T10:05:00Z".parse().unwrap()));
+        assert_eq!(
+            st.next_schedule_time,
+            Some("2026-11-22T10:05:00Z".parse().unwrap())
+        );
         let run = st.last_run.as_ref().unwrap();
-        assert_eq!((run.job_name.as_str(), run.manual, run.result), ("kj-1", false, None));
+        assert_eq!(
+            (run.job_name.as_str(), run.manual, run.result),
+            ("kj-1", false, None)
+        );
         assert_eq!(st.conditions[0].type_, "ScheduleValid");
     }
 
@@ -172,7 +205,10 @@ mod tests {
         assert_eq!(st["activeCount"], 0);
         assert_eq!(st["lastRun"]["result"], "Failed");
         assert_eq!(st["runNowToken"], "t2");
-        assert!(st.get("nextScheduleTime").is_none(), "unchanged fields are left out");
+        assert!(
+            st.get("nextScheduleTime").is_none(),
+            "unchanged fields are left out"
+        );
         let mut v = wire();
         for (k, val) in st.as_object().unwrap() {
             v["status"][k] = val.clone();

@@ -22,6 +22,7 @@
 pub mod cronjob;
 pub mod fields;
 pub mod job;
+pub mod kronjob;
 pub mod time;
 
 #[cfg(test)]

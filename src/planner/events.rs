@@ -157,6 +157,15 @@ pub fn sync_panicked(message: &str) -> PlannedEvent {
     )
 }
 
+/// Not an upstream reason: a run-now request that is not run (recorded as
+/// handled, never retried).
+pub fn run_now_refused(token: &str, reason: &str) -> PlannedEvent {
+    PlannedEvent::warning(
+        "RunNowRefused",
+        format!("run-now request {} refused: {reason}", go_quote(token)),
+    )
+}
+
 /// Go's `%q` for strings: double-quoted with Go escapes, so messages that
 /// quote user input read exactly as upstream's.
 pub fn go_quote(s: &str) -> String {

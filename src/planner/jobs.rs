@@ -47,10 +47,20 @@ pub struct NewJob {
     pub spec_json: Box<str>,
 }
 
+/// kubectl's annotation on a Job made by hand from a CronJob (`kubectl
+/// create job --from=cronjob/...`), which run-now Jobs carry too.
+pub const INSTANTIATE_ANNOTATION: &str = "cronjob.kubernetes.io/instantiate";
+
 /// The Job upstream creates for a slot: template labels and annotations, the
 /// scheduled-timestamp annotation, one controller ownerReference, the
 /// template's spec.
 pub fn job_for_slot(owner: &Scheduled, slot: Timestamp, name: &str) -> NewJob {
+    job_from_template(owner, slot, name, false)
+}
+
+/// The Job made from the template for `at` (a slot, or the moment of a
+/// run-now request when `manual`, which adds kubectl's manual annotation).
+pub fn job_from_template(owner: &Scheduled, at: Timestamp, name: &str, manual: bool) -> NewJob {
     let template = &owner.spec.job_template;
     let mut annotations = template.annotations.clone().unwrap_or_default();
     // The annotation is in spec.timeZone if set, else UTC (a TZ= prefix in
@@ -63,8 +73,11 @@ pub fn job_for_slot(owner: &Scheduled, slot: Timestamp, name: &str) -> NewJob {
         .unwrap_or_else(schedule::Location::utc);
     annotations.insert(
         SCHEDULED_TIMESTAMP_ANNOTATION.to_string(),
-        zone.format_rfc3339(slot),
+        zone.format_rfc3339(at),
     );
+    if manual {
+        annotations.insert(INSTANTIATE_ANNOTATION.to_string(), "manual".to_string());
+    }
     NewJob {
         name: name.to_string(),
         namespace: owner.namespace.clone(),

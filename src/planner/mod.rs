@@ -26,8 +26,10 @@
     )
 )]
 
+pub mod conditions;
 pub mod events;
 pub mod jobs;
+pub mod run_now;
 pub mod status;
 
 use std::collections::HashSet;
@@ -35,7 +37,7 @@ use std::collections::HashSet;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 
-use crate::model::{ConcurrencyPolicy, Finished, JobFacts, Scheduled, Status};
+use crate::model::{ConcurrencyPolicy, Finished, JobFacts, LastRun, Scheduled, Status};
 use crate::schedule::{self, Schedule};
 pub use events::{EventType, PlannedEvent};
 pub use jobs::{MAX_JOB_NAME_LEN, NewJob, SCHEDULED_TIMESTAMP_ANNOTATION, job_for_slot, job_name};
@@ -78,7 +80,18 @@ pub struct JobDeletion {
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobCreation {
     pub job: NewJob,
+    /// The slot, or the moment a run-now request was handled.
     pub slot: Timestamp,
+    pub trigger: Trigger,
+}
+
+/// What a Job is created for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A slot of the schedule: it becomes `lastScheduleTime`.
+    Schedule,
+    /// A run-now request with this token: the token is recorded as handled.
+    RunNow(String),
 }
 
 /// One side effect, in the order upstream performs them.
@@ -146,6 +159,11 @@ pub struct Plan {
     /// Due slots older than the one run or skipped now: they will never run
     /// (counted up to 100).
     pub superseded_slots: u32,
+    /// What became of a pending run-now request.
+    pub run_now: Option<run_now::Outcome>,
+    /// Why the schedule (or time zone, or name) cannot run, if it cannot;
+    /// known even while suspended.
+    pub schedule_problem: Option<PlannedEvent>,
 }
 
 impl Plan {
@@ -197,8 +215,7 @@ impl Plan {
                     remove.apply(&mut status);
                 }
                 Effect::Create(c) => {
-                    created_delta(&c.job.name, &c.job.namespace, c.slot, None, None)
-                        .apply(&mut status);
+                    created_delta(c, None, None).apply(&mut status);
                 }
                 _ => {}
             }
@@ -207,27 +224,50 @@ impl Plan {
     }
 }
 
-/// The status change for a Job we created (or found already created) for
-/// `slot`: it enters `active`, and the slot becomes `lastScheduleTime`.
+/// The status change for a Job we created (or found already created, not
+/// yet finished): it enters `active` and becomes the last run; its slot
+/// becomes `lastScheduleTime`, or its run-now token is recorded as handled.
 pub fn created_delta(
-    name: &str,
-    namespace: &str,
-    slot: Timestamp,
+    creation: &JobCreation,
     uid: Option<String>,
     resource_version: Option<String>,
 ) -> StatusDelta {
-    StatusDelta {
-        add_active: vec![ObjectReference {
-            api_version: Some("batch/v1".into()),
-            kind: Some("Job".into()),
-            namespace: Some(namespace.to_string()),
-            uid: Some(uid.unwrap_or_else(|| format!("planned:{name}"))),
-            resource_version,
-            name: Some(name.to_string()),
-            ..Default::default()
-        }],
-        last_schedule_time: Some(slot),
+    let job = &creation.job;
+    let name = job.name.clone();
+    let mut delta = handled_delta(creation);
+    delta.add_active = vec![ObjectReference {
+        api_version: Some("batch/v1".into()),
+        kind: Some("Job".into()),
+        namespace: Some(job.namespace.clone()),
+        uid: Some(uid.unwrap_or_else(|| format!("planned:{name}"))),
+        resource_version,
+        name: Some(name.clone()),
         ..Default::default()
+    }];
+    delta.last_run = Some(LastRun {
+        job_name: name,
+        scheduled_time: Some(creation.slot),
+        manual: matches!(creation.trigger, Trigger::RunNow(_)),
+        start_time: None,
+        completion_time: None,
+        result: None,
+    });
+    delta
+}
+
+/// The status change that records a creation as done, when its Job turned
+/// out to exist already (and has finished, or is recorded): the slot, or
+/// the run-now token.
+pub fn handled_delta(creation: &JobCreation) -> StatusDelta {
+    match &creation.trigger {
+        Trigger::Schedule => StatusDelta {
+            last_schedule_time: Some(creation.slot),
+            ..Default::default()
+        },
+        Trigger::RunNow(token) => StatusDelta {
+            run_now_token: Some(token.clone()),
+            ..Default::default()
+        },
     }
 }
 
@@ -273,6 +313,48 @@ fn deadline_start(now: Timestamp, deadline_seconds: Option<i64>) -> Option<Times
 /// The whole decision for one sync. `jobs` may hold Jobs of other owners;
 /// only those controlled by `object` are considered.
 pub fn plan(object: &Scheduled, jobs: &[JobFacts], observed: &Observed, now: Timestamp) -> Plan {
+    let mut plan = plan_slots(object, jobs, observed, now);
+    let owned = owned_jobs(object, jobs);
+    record_runs(&mut plan, object, &owned, now);
+    run_now::handle(&mut plan, object, now);
+    plan
+}
+
+/// The facts of the status that describe the Jobs rather than decide
+/// anything: the last run and the last failure, the next slot, the
+/// generation seen and the conditions.
+fn record_runs(plan: &mut Plan, object: &Scheduled, owned: &[&JobFacts], now: Timestamp) {
+    let delta = &mut plan.delta;
+    let latest = owned
+        .iter()
+        .max_by(|a, b| (a.run_time(), &a.name).cmp(&(b.run_time(), &b.name)));
+    if let Some(job) = latest {
+        let run = job.as_last_run();
+        if object.status.last_run.as_ref() != Some(&run) {
+            delta.last_run = Some(run);
+        }
+    }
+    let failed = owned
+        .iter()
+        .filter(|j| j.finished == Some(Finished::Failed))
+        .filter_map(|j| j.finished_at())
+        .max();
+    if failed > object.status.last_failure_time {
+        delta.last_failure_time = failed;
+    }
+    delta.next_schedule_time = Some(plan.next_schedule_time);
+    delta.observed_generation = Some(object.generation);
+    delta.conditions = Some(conditions::Inputs {
+        schedule_problem: plan.schedule_problem.clone(),
+        suspended: object.spec.suspend,
+        generation: object.generation,
+    });
+    delta.conditions_at = Some(now);
+}
+
+/// The schedule part of the plan: history, bookkeeping of the Jobs, and
+/// which slot runs.
+fn plan_slots(object: &Scheduled, jobs: &[JobFacts], observed: &Observed, now: Timestamp) -> Plan {
     let owned = owned_jobs(object, jobs);
     let spec = &object.spec;
     let mut effects = Vec::new();
@@ -364,15 +446,27 @@ pub fn plan(object: &Scheduled, jobs: &[JobFacts], observed: &Observed, now: Tim
         .filter(|r| r.uid.as_deref().is_none_or(|u| !removed.contains(u)))
         .collect();
 
-    let stop = |effects: Vec<Effect>, delta: StatusDelta, reason| Plan {
-        effects,
-        delta,
-        decision: Decision::Stop(reason),
-        next_schedule_time: None,
-        wake_at: None,
-        missed_slot: None,
-        too_many_missed: false,
-        superseded_slots: 0,
+    let stop = |effects: Vec<Effect>, delta: StatusDelta, reason| {
+        let schedule_problem = match reason {
+            StopReason::BeingDeleted => None,
+            StopReason::Suspended => schedule_problem(object),
+            _ => effects.iter().rev().find_map(|e| match e {
+                Effect::Event(ev) if ev.is_spec_problem() => Some(ev.clone()),
+                _ => None,
+            }),
+        };
+        Plan {
+            effects,
+            delta,
+            decision: Decision::Stop(reason),
+            next_schedule_time: None,
+            wake_at: None,
+            missed_slot: None,
+            too_many_missed: false,
+            superseded_slots: 0,
+            run_now: None,
+            schedule_problem,
+        }
     };
 
     // 4. Conditions that stop the object until its spec changes.
@@ -473,7 +567,11 @@ pub fn plan(object: &Scheduled, jobs: &[JobFacts], observed: &Observed, now: Tim
                 }
             }
             let job = job_for_slot(object, slot, &name);
-            effects.push(Effect::Create(Box::new(JobCreation { job, slot })));
+            effects.push(Effect::Create(Box::new(JobCreation {
+                job,
+                slot,
+                trigger: Trigger::Schedule,
+            })));
             decision = Decision::Create {
                 slot,
                 job_name: name,
@@ -505,6 +603,28 @@ pub fn plan(object: &Scheduled, jobs: &[JobFacts], observed: &Observed, now: Tim
         } else {
             0
         },
+        run_now: None,
+        schedule_problem: None,
+    }
+}
+
+/// Why the object's time zone or schedule cannot run, asked of a suspended
+/// object too (its `ScheduleValid` condition): the event the sync would
+/// emit once resumed.
+fn schedule_problem(object: &Scheduled) -> Option<PlannedEvent> {
+    let spec = &object.spec;
+    if let Some(zone) = spec.time_zone.as_deref()
+        && let Err(err) = schedule::load_location(zone)
+    {
+        return Some(events::unknown_time_zone(zone, &err));
+    }
+    let effective = schedule::effective_spec(&spec.schedule, spec.time_zone.as_deref());
+    match Schedule::parse_standard(&effective.spec) {
+        Err(err) => Some(events::unparseable_schedule(
+            &spec.schedule,
+            &err.to_string(),
+        )),
+        Ok(_) => None,
     }
 }
 

@@ -144,6 +144,7 @@ fn jobs(owner: String, max: usize) -> impl Strategy<Value = Vec<JobFacts>> {
                     finished,
                     start_time: start,
                     completion_time: done,
+                    ..Default::default()
                 },
             )
             .collect()
@@ -182,8 +183,15 @@ fn case() -> impl Strategy<Value = Case> {
             jobs(name, 12),
             instant(),
             prop::collection::vec((0usize..16, any::<bool>(), any::<bool>()), 0..6),
+            (
+                prop::option::of(prop::sample::select(vec!["t1", "t2", ""])),
+                prop::option::of(prop::sample::select(vec!["t1", "t2"])),
+            ),
         )
-            .prop_map(|(name, spec, meta, jobs, now, active_picks)| {
+            .prop_map(|(name, spec, meta, jobs, now, active_picks, run_now)| {
+                let (request, handled) = run_now;
+                let run_now = request.map(str::to_owned);
+                let handled = handled.map(str::to_owned);
                 let (schedule, time_zone, deadline, policy, suspend, ok_limit, failed_limit) = spec;
                 let (created, deleting, last_schedule, last_success) = meta;
                 // status.active: references to some of the Jobs (and to
@@ -215,6 +223,7 @@ fn case() -> impl Strategy<Value = Case> {
                         generation: 1,
                         created,
                         being_deleted: deleting,
+                        run_now,
                         spec: Spec {
                             schedule,
                             time_zone,
@@ -233,6 +242,8 @@ fn case() -> impl Strategy<Value = Case> {
                             active,
                             last_schedule_time: last_schedule,
                             last_successful_time: last_success,
+                            run_now_token: handled,
+                            ..Status::default()
                         },
                     },
                     jobs,
@@ -264,14 +275,7 @@ fn carry_out(case: &Case, p: &Plan) -> (Scheduled, Vec<JobFacts>) {
             }
             Effect::Create(c) => {
                 let uid = format!("created-{}", c.job.name);
-                created_delta(
-                    &c.job.name,
-                    &c.job.namespace,
-                    c.slot,
-                    Some(uid.clone()),
-                    None,
-                )
-                .apply(&mut status);
+                created_delta(c, Some(uid.clone()), None).apply(&mut status);
                 jobs.push(JobFacts {
                     name: c.job.name.clone(),
                     namespace: c.job.namespace.clone(),
@@ -302,14 +306,26 @@ proptest! {
         prop_assert!(creates.len() <= 1, "two creates in one plan");
         for c in &creates {
             prop_assert!(c.job.name.len() <= MAX_JOB_NAME_LEN, "{}", c.job.name);
-            prop_assert_eq!(&c.job.name, &job_name(&case.object.name, c.slot));
-            prop_assert!(c.slot <= case.now, "a slot in the future");
-            prop_assert!(case.object.status.last_schedule_time.is_none_or(|l| c.slot > l),
-                "a slot at or before lastScheduleTime");
-            prop_assert!(!case.object.status.active.iter().any(|r| r.name.as_deref() == Some(&c.job.name)),
-                "the slot's Job is already active");
             prop_assert_eq!(&c.job.owner.uid, OWNER_UID);
+            prop_assert!(!case.object.status.active.iter().any(|r| r.name.as_deref() == Some(&c.job.name)),
+                "the Job is already active");
+            match &c.trigger {
+                Trigger::Schedule => {
+                    prop_assert_eq!(&c.job.name, &job_name(&case.object.name, c.slot));
+                    prop_assert!(c.slot <= case.now, "a slot in the future");
+                    prop_assert!(case.object.status.last_schedule_time.is_none_or(|l| c.slot > l),
+                        "a slot at or before lastScheduleTime");
+                }
+                Trigger::RunNow(token) => {
+                    prop_assert_eq!(Some(token), case.object.run_now.as_ref());
+                    prop_assert_ne!(Some(token), case.object.status.run_now_token.as_ref(),
+                        "a handled request is run again");
+                    prop_assert_eq!(&c.job.name, &run_now::manual_job_name(&case.object.name, token));
+                    prop_assert!(!case.object.spec.suspend);
+                }
+            }
         }
+
         for t in [p.wake_at, p.next_schedule_time].into_iter().flatten() {
             prop_assert!(t > case.now, "a timer at {} for now {}", t, case.now);
         }
@@ -394,6 +410,7 @@ fn ten_thousand_jobs_and_active_entries_plan_quickly() {
         generation: 1,
         created: Timestamp::from_second(base - 86_400).ok(),
         being_deleted: false,
+        run_now: None,
         spec: Spec {
             schedule: "* * * * *".into(),
             time_zone: None,
@@ -407,7 +424,7 @@ fn ten_thousand_jobs_and_active_entries_plan_quickly() {
         status: Status {
             active,
             last_schedule_time: Timestamp::from_second(base - 60).ok(),
-            last_successful_time: None,
+            ..Status::default()
         },
     };
     let gone: Vec<String> = (0..10_000)

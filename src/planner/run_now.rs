@@ -11,9 +11,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::jobs::{MAX_JOB_NAME_LEN, job_from_template};
-use super::{
-    DeletePurpose, Effect, JobCreation, JobDeletion, Plan, StatusDelta, Trigger, events,
-};
+use super::{DeletePurpose, Effect, JobCreation, JobDeletion, Plan, StatusDelta, Trigger, events};
 use crate::model::{ConcurrencyPolicy, Scheduled};
 
 /// What a sync did with a pending request.
@@ -49,10 +47,11 @@ pub fn handle(plan: &mut Plan, object: &Scheduled, now: Timestamp) {
     }
     if plan.creation().is_some() {
         plan.run_now = Some(Outcome::Deferred);
-        let soon = now
-            .checked_add(SignedDuration::from_secs(1))
-            .unwrap_or(Timestamp::MAX);
-        plan.wake_at = Some(plan.wake_at.map_or(soon, |w| w.min(soon)));
+        // The status write of this sync wakes the next one; a timer a
+        // second away makes sure (none at the end of time).
+        if let Ok(soon) = now.checked_add(SignedDuration::from_secs(1)) {
+            plan.wake_at = Some(plan.wake_at.map_or(soon, |w| w.min(soon)));
+        }
         return;
     }
     let name = manual_job_name(&object.name, token);
@@ -115,6 +114,9 @@ mod tests {
             manual_job_name("x", "token"),
             "the same token, the same Job"
         );
-        assert_ne!(manual_job_name("x", "token"), manual_job_name("x", "token2"));
+        assert_ne!(
+            manual_job_name("x", "token"),
+            manual_job_name("x", "token2")
+        );
     }
 }

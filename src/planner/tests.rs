@@ -570,7 +570,12 @@ fn older_completion_does_not_move_last_successful_time_back() {
         )),
     )];
     let p = plan(&cj, &jobs, &no_lookups(), at("2026-01-05T09:30:00Z"));
-    assert!(p.delta.is_empty());
+    assert_eq!(p.delta.last_successful_time, None);
+    assert_eq!(
+        status_after(&p, &cj).last_successful_time,
+        Some(Time(at("2026-01-05T09:00:30Z")))
+    );
+    assert!(p.effects.is_empty());
 }
 
 #[test]
@@ -873,4 +878,203 @@ fn extreme_instants_never_panic_nor_set_a_past_timer() {
             assert!(p.wake_at.is_none_or(|w| w > now), "{now} {created}: {p:?}");
         }
     }
+}
+
+fn with_run_now(mut cj: CronJob, token: &str) -> CronJob {
+    cj.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(crate::model::RUN_NOW_ANNOTATION.into(), token.into());
+    cj
+}
+
+#[test]
+fn run_now_creates_one_manual_job_and_records_the_token() {
+    let cj = with_run_now(
+        with_status(cronjob("0 0 * * *", "2026-01-05T00:00:00Z"), |s| {
+            s.last_schedule_time = Some(Time(at("2026-01-05T00:00:00Z")));
+        }),
+        "t1",
+    );
+    let now = at("2026-01-05T10:00:00Z");
+    let p = plan(&cj, &[], &no_lookups(), now);
+    let c = p.creation().unwrap();
+    assert_eq!(c.trigger, Trigger::RunNow("t1".into()));
+    assert_eq!(c.job.name, run_now::manual_job_name("hello", "t1"));
+    let job = job_of(c);
+    let ann = job.metadata.annotations.as_ref().unwrap();
+    assert_eq!(ann["cronjob.kubernetes.io/instantiate"], "manual");
+    assert_eq!(ann[SCHEDULED_TIMESTAMP_ANNOTATION], "2026-01-05T10:00:00Z");
+    assert_eq!(reasons(&p), ["SuccessfulCreate"]);
+    assert_eq!(
+        p.run_now,
+        Some(run_now::Outcome::Run {
+            job_name: c.job.name.clone()
+        })
+    );
+    let after = p.status_if_successful(&model(&cj));
+    assert_eq!(after.run_now_token.as_deref(), Some("t1"));
+    assert_eq!(after.active.len(), 1);
+    assert_eq!(
+        after.last_schedule_time,
+        Some(at("2026-01-05T00:00:00Z")),
+        "a manual run does not move lastScheduleTime"
+    );
+    assert!(after.last_run.as_ref().unwrap().manual);
+    // Once recorded, the same token is not run again.
+    let mut handled = model(&cj);
+    handled.status = after;
+    let again = super::plan(&handled, &[], &no_lookups(), now);
+    assert!(again.creation().is_none());
+    assert_eq!(again.run_now, None);
+}
+
+#[test]
+fn run_now_is_refused_while_suspended_or_forbidden_and_recorded() {
+    let now = at("2026-01-05T10:00:00Z");
+    let suspended = with_run_now(
+        with_spec(cronjob("0 0 * * *", "2026-01-05T09:00:00Z"), |s| {
+            s.suspend = Some(true)
+        }),
+        "t1",
+    );
+    let forbid = with_run_now(
+        with_status(
+            with_spec(cronjob("0 0 * * *", "2026-01-05T09:00:00Z"), |s| {
+                s.concurrency_policy = Some("Forbid".into())
+            }),
+            |s| s.active = Some(vec![active_ref("hello-1", "j1")]),
+        ),
+        "t1",
+    );
+    let running = [job("hello-1", "j1", None)];
+    for (cj, jobs) in [(suspended, &[][..]), (forbid, &running[..])] {
+        let p = plan(&cj, jobs, &no_lookups(), now);
+        assert!(p.creation().is_none());
+        assert_eq!(reasons(&p), ["RunNowRefused"]);
+        assert!(matches!(p.run_now, Some(run_now::Outcome::Refused { .. })));
+        assert_eq!(p.delta.run_now_token.as_deref(), Some("t1"));
+    }
+}
+
+#[test]
+fn run_now_with_replace_deletes_the_active_job_first() {
+    let cj = with_run_now(
+        with_status(
+            with_spec(cronjob("0 0 * * *", "2026-01-05T09:00:00Z"), |s| {
+                s.concurrency_policy = Some("Replace".into())
+            }),
+            |s| s.active = Some(vec![active_ref("hello-1", "j1")]),
+        ),
+        "t1",
+    );
+    let p = plan(
+        &cj,
+        &[job("hello-1", "j1", None)],
+        &no_lookups(),
+        at("2026-01-05T10:00:00Z"),
+    );
+    assert_eq!(reasons(&p), ["SuccessfulDelete", "SuccessfulCreate"]);
+    assert_eq!(
+        p.deletions().next().unwrap().purpose,
+        DeletePurpose::Replace
+    );
+}
+
+#[test]
+fn run_now_waits_for_the_slot_created_in_the_same_sync() {
+    let cj = with_run_now(cronjob("*/5 * * * *", "2026-01-05T09:58:00Z"), "t1");
+    let now = at("2026-01-05T10:00:00Z");
+    let p = plan(&cj, &[], &no_lookups(), now);
+    assert_eq!(p.creation().unwrap().trigger, Trigger::Schedule);
+    assert_eq!(
+        p.effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Create(_)))
+            .count(),
+        1
+    );
+    assert_eq!(p.run_now, Some(run_now::Outcome::Deferred));
+    assert_eq!(p.wake_at, Some(at("2026-01-05T10:00:01Z")));
+    assert_eq!(p.delta.run_now_token, None);
+}
+
+#[test]
+fn the_last_run_and_the_last_failure_are_recorded() {
+    let cj = with_status(cronjob("0 * * * *", "2026-01-05T00:00:00Z"), |s| {
+        s.last_schedule_time = Some(Time(at("2026-01-05T09:00:00Z")));
+    });
+    let mut failed = job(
+        "hello-29460540",
+        "f",
+        Some(("Failed", Some("2026-01-05T09:00:01Z"), None)),
+    );
+    failed.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].last_transition_time =
+        Some(Time(at("2026-01-05T09:00:09Z")));
+    failed.metadata.annotations = Some(
+        [(
+            SCHEDULED_TIMESTAMP_ANNOTATION.to_string(),
+            "2026-01-05T09:00:00Z".to_string(),
+        )]
+        .into(),
+    );
+    let older = job(
+        "hello-29460480",
+        "o",
+        Some((
+            "Complete",
+            Some("2026-01-05T08:00:01Z"),
+            Some("2026-01-05T08:00:05Z"),
+        )),
+    );
+    let p = plan(
+        &cj,
+        &[older, failed],
+        &no_lookups(),
+        at("2026-01-05T09:30:00Z"),
+    );
+    let after = p.status_if_successful(&model(&cj));
+    assert_eq!(after.last_failure_time, Some(at("2026-01-05T09:00:09Z")));
+    let run = after.last_run.unwrap();
+    assert_eq!(run.job_name, "hello-29460540");
+    assert_eq!(run.result, Some(crate::model::Finished::Failed));
+    assert_eq!(run.completion_time, Some(at("2026-01-05T09:00:09Z")));
+    assert_eq!(after.next_schedule_time, Some(at("2026-01-05T10:00:00Z")));
+    let by_type = |t: &str| {
+        after
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+            .unwrap()
+    };
+    assert_eq!(by_type("ScheduleValid"), ("True".into(), "Valid".into()));
+    assert_eq!(
+        by_type("Suspended"),
+        ("False".into(), "NotSuspended".into())
+    );
+    assert_eq!(
+        by_type("LastRunSucceeded"),
+        ("False".into(), "JobFailed".into())
+    );
+}
+
+#[test]
+fn a_suspended_object_still_says_whether_its_schedule_is_valid() {
+    let cj = with_spec(cronjob("not a schedule", "2026-01-05T00:00:00Z"), |s| {
+        s.suspend = Some(true)
+    });
+    let p = plan(&cj, &[], &no_lookups(), at("2026-01-05T09:30:00Z"));
+    assert_eq!(p.decision, Decision::Stop(StopReason::Suspended));
+    assert!(
+        p.effects.is_empty(),
+        "no warning while suspended, as upstream"
+    );
+    assert_eq!(
+        p.schedule_problem.as_ref().map(|e| e.reason),
+        Some("UnparseableSchedule")
+    );
+    let after = p.status_if_successful(&model(&cj));
+    assert_eq!(after.conditions[0].status, "False");
+    assert_eq!(after.next_schedule_time, None);
 }
