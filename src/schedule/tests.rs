@@ -720,3 +720,34 @@ fn window_of_a_schedule_that_skips_the_transition_months() {
         start.elapsed()
     );
 }
+
+/// Found by the window property test: with `now` at the last second jiff
+/// represents, "the transition before now + 1s" was out of range, so the
+/// candidate was converted with December's offset although it lies in
+/// June, failed its check, and the walk started from the 101st slot in
+/// 2091: 8000 years of minutes, cut off by the walk's cap. The slot is
+/// robfig's (hack/robfig-oracle, window from 9999-05-20).
+#[test]
+fn window_ending_at_the_last_representable_second() {
+    let start = std::time::Instant::now();
+    for spec in [
+        "TZ=Europe/Amsterdam * * * 6 *",
+        "TZ=Europe/Amsterdam * * 2-17 FEB,apr-6 fri-fri,2-5/1",
+    ] {
+        assert_eq!(
+            window(
+                spec,
+                "2090-12-21T21:28:24Z",
+                "2090-12-21T21:28:24Z",
+                "9999-12-30T22:00:00Z"
+            ),
+            Ok((Some("9999-06-30T21:59:00Z".into()), 101)),
+            "{spec}"
+        );
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -116,8 +116,11 @@ impl Schedule {
     /// [`MAX_ERAS`] transitions) does the walk start from `orbit`.
     fn latest_after(&self, spec: &Spec, orbit: i64, now: i64) -> i64 {
         let tz = self.location.time_zone();
+        // The latest transition before `unix` (clamped into jiff's range:
+        // `now` may be the last representable second).
         let preceding = |unix: i64| {
-            Timestamp::from_second(unix)
+            let clamped = unix.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+            Timestamp::from_second(clamped)
                 .ok()
                 .and_then(|t| tz.preceding(t).next())
                 .map(|tr| tr.timestamp().as_second())
@@ -134,11 +137,8 @@ impl Schedule {
                 break;
             }
             let clean_from = tr.map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
-            if c >= clean_from {
-                if self.next_unix(c - 1) == Some(c) {
-                    return self.walk(c, now);
-                }
-                break;
+            if c >= clean_from && self.next_unix(c - 1) == Some(c) {
+                return self.walk(c, now);
             }
             match tr {
                 Some(tr) => at = tr - DAY,
