@@ -45,6 +45,12 @@ test: ## Everything CI runs: chart checks, unit, differential, integration and e
 bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~40 min; BENCH_QUICK=1 for a short run). Not part of `make test`
 	hack/bench.sh $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 
+FUZZ_SECONDS ?= 300
+export FUZZ_SECONDS
+.PHONY: fuzz
+fuzz: ## Run each fuzz target of fuzz/ for FUZZ_SECONDS (300) seconds; corpus in ~/.cache/kronjob/fuzz (needs nightly). Not part of `make test`
+	hack/fuzz.sh
+
 .PHONY: tools
 tools: ## Build helm and kubeconform into ~/.cache/kronjob (skipped when present)
 	hack/build-tools.sh
