@@ -80,15 +80,21 @@ for t in "${targets[@]}"; do
   log "running $t for ${SECONDS_PER_TARGET}s (log: $CACHE/logs/$t.log)"
   start=$(date +%s)
   rc=0
-  cargo +nightly fuzz run "${build_flags[@]}" "$t" "$corpus" "${seeds[@]}" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -timeout="$TIMEOUT" -rss_limit_mb=2048 \
-    -jobs="$JOBS" -workers="$JOBS" -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" "${dict[@]}" >"$CACHE/logs/$t.log" 2>&1 || rc=$?
+  # Several workers only when asked: libFuzzer then runs them as child
+  # processes that log to fuzz-N.log in the current directory (a temporary
+  # one here, appended to the target's log afterwards).
+  parallel=()
+  [[ "$JOBS" -gt 1 ]] && parallel=(-jobs="$JOBS" -workers="$JOBS")
+  workdir="$(mktemp -d)"
+  (cd "$workdir" && cargo +nightly fuzz run --fuzz-dir "$ROOT/fuzz" "${build_flags[@]}" "$t" "$corpus" \
+    "${seeds[@]/#/$ROOT/}" -- -max_total_time="$SECONDS_PER_TARGET" -timeout="$TIMEOUT" \
+    -rss_limit_mb=2048 "${parallel[@]}" -print_final_stats=1 \
+    -artifact_prefix="$artifacts/" "${dict[@]}") >"$CACHE/logs/$t.log" 2>&1 || rc=$?
   took=$(($(date +%s) - start))
-  # With -jobs, each worker logs to fuzz-N.log in the current directory.
-  execs="$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$CACHE/logs/$t.log" fuzz-*.log 2>/dev/null |
-    awk '{s += $2} END {print s + 0}')"
-  rm -f fuzz-*.log
+  cat "$workdir"/fuzz-*.log >>"$CACHE/logs/$t.log" 2>/dev/null || true
+  rm -rf "$workdir"
+  # One "Done N runs" line per libFuzzer process (the workers' included).
+  execs="$(grep -ho '^Done [0-9]* runs' "$CACHE/logs/$t.log" | awk '{s += $2} END {print s + 0}')"
   rate=$((execs / (took > 0 ? took : 1)))
   size="$(find "$corpus" -type f | wc -l)"
   new="$(find "$artifacts" -type f | wc -l)"
