@@ -49,6 +49,12 @@ bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob contro
 stress: k8s ## A CronJob with 10 000 Jobs and 20 000 active entries (release build; KRONJOB_LARGE_N sets the size): prints the longest runtime stall (docs/reliability.md)
 	KRONJOB_LARGE_N=$${KRONJOB_LARGE_N:-10000} hack/with-cluster.sh cargo test --release --locked --features failpoints --test hostile thousands -- --nocapture
 
+FUZZ_SECONDS ?= 300
+export FUZZ_SECONDS
+.PHONY: fuzz
+fuzz: ## Run each fuzz target of fuzz/ for FUZZ_SECONDS (300) seconds; corpus in ~/.cache/kronjob/fuzz (needs nightly). Not part of `make test`
+	hack/fuzz.sh
+
 .PHONY: tools
 tools: ## Build helm and kubeconform into ~/.cache/kronjob (skipped when present)
 	hack/build-tools.sh

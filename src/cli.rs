@@ -1,5 +1,6 @@
 //! Command line: `kronjob run | explain | next`.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -142,27 +143,58 @@ pub struct NextArgs {
     /// Start after this instant (RFC3339); default: now.
     #[arg(long)]
     pub after: Option<Timestamp>,
+    /// How many fire times to print. Each is printed as soon as it is
+    /// computed, so any count is fine: stop early with Ctrl-C or `| head`.
     #[arg(long, default_value_t = 5)]
-    pub count: usize,
+    pub count: u64,
 }
 
-/// `kronjob next`: errors go to stderr with exit code 2.
-pub fn next(args: &NextArgs) -> Result<Vec<String>, String> {
+/// Why `kronjob next` stopped without printing everything asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum NextError {
+    /// Bad input (schedule, zone) or a schedule that never fires: exit 2.
+    #[error("{0}")]
+    Input(String),
+    /// Writing a line failed. A closed pipe (`| head -3`) is the reader
+    /// saying "enough", not an error: see [`NextError::is_closed_pipe`].
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl NextError {
+    /// The reader went away (EPIPE): stop quietly and successfully.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, NextError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// `kronjob next`: writes the fire times to `out`, one line each, as they
+/// are computed. Nothing is collected, so memory stays constant and a large
+/// `--count` streams (until the schedule ends, at the latest at the end of
+/// jiff's time range in year 9999) instead of hanging silently.
+pub fn next(args: &NextArgs, out: &mut dyn Write) -> Result<(), NextError> {
     if let Some(zone) = args.time_zone.as_deref() {
-        schedule::load_location(zone).map_err(|e| format!("invalid time zone {zone:?}: {e}"))?;
+        schedule::load_location(zone)
+            .map_err(|e| NextError::Input(format!("invalid time zone {zone:?}: {e}")))?;
     }
     let effective = schedule::effective_spec(&args.schedule, args.time_zone.as_deref());
     let sched = Schedule::parse_standard(&effective.spec)
-        .map_err(|e| format!("invalid schedule {:?}: {e}", args.schedule))?;
+        .map_err(|e| NextError::Input(format!("invalid schedule {:?}: {e}", args.schedule)))?;
     let after = args.after.unwrap_or_else(Timestamp::now);
-    let times = explain::upcoming(&sched, sched.next(after), args.count);
-    if times.is_empty() && args.count > 0 {
-        return Err(format!("schedule {:?} never fires", args.schedule));
+    let first = sched.next(after);
+    if first.is_none() && args.count > 0 {
+        return Err(NextError::Input(format!(
+            "schedule {:?} never fires after {}",
+            args.schedule,
+            sched.location().format_rfc3339(after)
+        )));
     }
-    Ok(times
-        .into_iter()
-        .map(|t| sched.location().format_rfc3339(t))
-        .collect())
+    let times = std::iter::successors(first, |t| sched.next(*t));
+    for t in times.take(usize::try_from(args.count).unwrap_or(usize::MAX)) {
+        writeln!(out, "{}", sched.location().format_rfc3339(t))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {

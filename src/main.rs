@@ -1,7 +1,8 @@
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use kronjob::cli::{self, Cli, Command};
+use kronjob::cli::{self, Cli, Command, NextError};
 
 /// jemalloc keeps resident memory close to live memory under the controller's
 /// allocation pattern (Cargo.toml says why; docs/benchmarks.md measures it).
@@ -24,18 +25,29 @@ fn main() -> ExitCode {
             .expect("tokio runtime")
     };
     match cli.command {
-        Command::Next(args) => match cli::next(&args) {
-            Ok(lines) => {
-                for l in lines {
-                    println!("{l}");
+        Command::Next(args) => {
+            // Line-buffered on a terminal (each time shows as it comes),
+            // block-buffered into a pipe or file.
+            let stdout = std::io::stdout();
+            let mut out: Box<dyn Write> = if stdout.is_terminal() {
+                Box::new(stdout.lock())
+            } else {
+                Box::new(BufWriter::new(stdout.lock()))
+            };
+            match cli::next(&args, &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                // The reader has all it wanted (`kronjob next ... | head -3`).
+                Err(e) if e.is_closed_pipe() => ExitCode::SUCCESS,
+                Err(e @ NextError::Input(_)) => {
+                    eprintln!("kronjob next: {e}");
+                    ExitCode::from(2)
                 }
-                ExitCode::SUCCESS
+                Err(e) => {
+                    eprintln!("kronjob next: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("kronjob next: {e}");
-                ExitCode::from(2)
-            }
-        },
+        }
         Command::Crd => {
             print!("{}", kronjob::crd::manifest_yaml());
             ExitCode::SUCCESS

@@ -108,6 +108,18 @@ fn zone_names() -> &'static HashSet<String> {
     NAMES.get_or_init(|| bundled_db().available().map(|n| n.to_string()).collect())
 }
 
+/// The directories of the bundled database (`America`, `America/Argentina`,
+/// ...): every proper prefix of a zone name that ends before a `/`.
+fn zone_dirs() -> &'static HashSet<String> {
+    static DIRS: OnceLock<HashSet<String>> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        zone_names()
+            .iter()
+            .flat_map(|n| n.match_indices('/').map(move |(i, _)| n[..i].to_owned()))
+            .collect()
+    })
+}
+
 /// Go's `time.LoadLocation`, against the IANA database compiled into jiff,
 /// read the way Go reads a zoneinfo directory (`$ZONEINFO`,
 /// `/usr/share/zoneinfo`): names are file paths, so `America//New_York` and
@@ -141,33 +153,37 @@ pub fn load_location(name: &str) -> Result<Location, String> {
 /// Resolve `name` as a path below a zoneinfo directory holding the bundled
 /// zones: empty and `.` components vanish, a component after a zone file is
 /// `not a directory`, a directory (or a zone with a trailing `/`) cannot be
-/// read as a zone.
+/// read as a zone, and a path through something that does not exist is
+/// unknown at once (which also keeps the work linear in the length of a
+/// hostile name of thousands of components).
 fn resolve_zone_path(name: &str) -> Result<String, String> {
-    let names = zone_names();
-    let parts: Vec<&str> = name
+    let (names, dirs) = (zone_names(), zone_dirs());
+    let unknown = || format!("unknown time zone {name}");
+    let mut parts = name
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+        .peekable();
     let wants_dir = name.ends_with('/') || name.ends_with("/.") || name == ".";
     let mut path = String::new();
-    for (i, part) in parts.iter().enumerate() {
+    while let Some(part) = parts.next() {
         if !path.is_empty() {
             path.push('/');
         }
         path.push_str(part);
-        let last = i + 1 == parts.len();
-        if names.contains(&path) && (!last || wants_dir) {
-            return Err("not a directory".to_owned());
+        let last = parts.peek().is_none();
+        if names.contains(&path) {
+            if !last || wants_dir {
+                return Err("not a directory".to_owned());
+            }
+            return Ok(path);
+        }
+        if !dirs.contains(&path) {
+            // ENOENT: no later component can change that.
+            return Err(unknown());
         }
     }
-    if names.contains(&path) {
-        return Ok(path);
-    }
-    let prefix = format!("{path}/");
-    if path.is_empty() || names.iter().any(|n| n.starts_with(&prefix)) {
-        return Err("is a directory".to_owned());
-    }
-    Err(format!("unknown time zone {name}"))
+    // `path` is a directory of the database (or empty: the root).
+    Err("is a directory".to_owned())
 }
 
 #[cfg(test)]
@@ -221,6 +237,35 @@ mod tests {
         ] {
             assert_eq!(load_location(name).unwrap_err(), err, "{name}");
         }
+    }
+
+    /// Found while bounding the CLI's inputs (docs/reliability.md): the
+    /// path was rebuilt and hashed at each of its components, so a name of
+    /// 60 000 `a/` components took two minutes (quadratic). A component that
+    /// is neither a zone nor a directory now ends the lookup.
+    #[test]
+    fn long_hostile_names_are_linear() {
+        let start = std::time::Instant::now();
+        let junk = "a/".repeat(200_000);
+        assert_eq!(
+            load_location(&junk).unwrap_err(),
+            format!("unknown time zone {junk}")
+        );
+        let dirs = "America/".repeat(100_000);
+        assert_eq!(
+            load_location(&dirs).unwrap_err(),
+            format!("unknown time zone {dirs}")
+        );
+        let dots = "./".repeat(200_000) + "Europe/./Paris";
+        assert_eq!(load_location(&dots).unwrap().name(), dots);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        // The directories are the proper prefixes of zone names.
+        assert!(zone_dirs().contains("America/Argentina"));
+        assert!(!zone_dirs().contains("America/New_York"));
     }
 
     #[test]

@@ -661,3 +661,93 @@ fn timing_year_long_window() {
         start.elapsed() / n
     );
 }
+
+/// Found by the window property test (docs/reliability.md): a schedule that
+/// fires only in some months of a DST zone has its last wall-clock match
+/// before the zone's last transitions, so neither clean candidate of
+/// `latest_after` was accepted and it walked `next` from the 101st slot to
+/// `now`: here a thousand years of Februaries, 40 million calls, cut off by
+/// the walk's cap with a wrong answer. It now steps back across transitions
+/// to a match clear of them and walks from there. The expected slots are
+/// robfig's (hack/robfig-oracle; for the first two on shorter windows, from
+/// 2026-02-25 and from 1500-03-01, which end on the same slot).
+#[test]
+fn window_of_a_schedule_that_skips_the_transition_months() {
+    let start = std::time::Instant::now();
+    assert_eq!(
+        window(
+            "TZ=America/New_York * * * 2 *",
+            "1000-03-01T00:00:00Z",
+            "1000-03-01T00:00:00Z",
+            "2026-12-01T00:00:00Z"
+        ),
+        // 2026-02-28 23:59 EST, the last minute of the last February.
+        Ok((Some("2026-03-01T04:59:00Z".into()), 101))
+    );
+    // Also in the LMT era (offset -4:56:02, not a whole minute).
+    assert_eq!(
+        window(
+            "TZ=America/New_York 0 12 * 2 *",
+            "1000-03-01T00:00:00Z",
+            "1000-03-01T00:00:00Z",
+            "1700-12-01T00:00:00Z"
+        ),
+        Ok((Some("1700-02-28T16:56:02Z".into()), 101))
+    );
+    // Monrovia's -0:44:30: from a slot, robfig's seconds loop keeps the
+    // wall clock on :00, so the clean-candidate search holds there too.
+    assert_eq!(
+        window(
+            "TZ=Africa/Monrovia */5 * * * *",
+            "1965-01-01T00:00:00Z",
+            "1965-01-01T00:00:00Z",
+            "1966-01-01T00:00:00Z"
+        ),
+        Ok((Some("1965-12-31T23:59:30Z".into()), 101))
+    );
+    assert_eq!(
+        window(
+            "TZ=Africa/Monrovia 5 * * 2 *",
+            "1962-03-01T00:00:00Z",
+            "1962-03-01T00:00:00Z",
+            "1971-12-01T00:00:00Z"
+        ),
+        Ok((Some("1971-02-28T23:49:30Z".into()), 101))
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Found by the window property test: with `now` at the last second jiff
+/// represents, "the transition before now + 1s" was out of range, so the
+/// candidate was converted with December's offset although it lies in
+/// June, failed its check, and the walk started from the 101st slot in
+/// 2091: 8000 years of minutes, cut off by the walk's cap. The slot is
+/// robfig's (hack/robfig-oracle, window from 9999-05-20).
+#[test]
+fn window_ending_at_the_last_representable_second() {
+    let start = std::time::Instant::now();
+    for spec in [
+        "TZ=Europe/Amsterdam * * * 6 *",
+        "TZ=Europe/Amsterdam * * 2-17 FEB,apr-6 fri-fri,2-5/1",
+    ] {
+        assert_eq!(
+            window(
+                spec,
+                "2090-12-21T21:28:24Z",
+                "2090-12-21T21:28:24Z",
+                "9999-12-30T22:00:00Z"
+            ),
+            Ok((Some("9999-06-30T21:59:00Z".into()), 101)),
+            "{spec}"
+        );
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}

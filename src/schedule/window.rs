@@ -36,6 +36,9 @@ const DAY: i64 = 86_400;
 /// Distance from a zone transition beyond which robfig's `Next` is exactly
 /// "the next wall-clock match" (its day loop looks at most a day around).
 const CLEAN_MARGIN: i64 = 2 * DAY;
+/// Transitions `latest_after` steps back across before it gives up on a
+/// clean candidate (DST zones have two a year).
+const MAX_ERAS: usize = 64;
 
 impl Schedule {
     /// The slots in `(after, now]` of the sequence `s1 = next(anchor)`,
@@ -104,45 +107,53 @@ impl Schedule {
     }
 
     /// The last element `<= now` of the `next` sequence through `orbit`
-    /// (itself `<= now`), without stepping through the sequence.
+    /// (itself `<= now`), without stepping through the whole sequence.
     ///
-    /// Away from zone transitions (and with a whole-minute offset) robfig's
-    /// `Next` is simply "the next wall-clock match", so the sequence visits
-    /// every wall-clock match, and the latest slot is the latest wall-clock
-    /// match at or before `now`. That candidate is used when no transition
-    /// happened within [`CLEAN_MARGIN`] before it, and confirmed with two
-    /// `next` calls. Otherwise the walk starts from the last wall-clock match
-    /// a day before the most recent transition (where the same reasoning
-    /// holds), and only if that fails too from `orbit` itself.
+    /// Away from zone transitions robfig's `Next` from a slot is simply "the
+    /// next wall-clock match" (also with an offset that is not a whole
+    /// minute: its seconds loop aligns on the wall clock's :00), so the
+    /// sequence visits every wall-clock match clear of transitions. The
+    /// answer is found by walking `next` from the latest such *clean* match:
+    /// the last wall-clock match at or before `at`, accepted when no
+    /// transition happened within [`CLEAN_MARGIN`] before it or between it
+    /// and `at`, and confirmed with `next(c - 1s) == c`. The search starts at
+    /// `at = now` and, while the candidate is not clean, moves `at` to a day
+    /// before the transition preceding it: the wall-clock matches it steps
+    /// over all lie within three days of a transition, which bounds the
+    /// walk. Only if that fails (no match within ten years, or more than
+    /// [`MAX_ERAS`] transitions) does the walk start from `orbit`.
     fn latest_after(&self, spec: &Spec, orbit: i64, now: i64) -> i64 {
         let tz = self.location.time_zone();
+        // The latest transition before `unix` (clamped into jiff's range:
+        // `now` may be the last representable second).
         let preceding = |unix: i64| {
-            Timestamp::from_second(unix)
+            let clamped = unix.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+            Timestamp::from_second(clamped)
                 .ok()
                 .and_then(|t| tz.preceding(t).next())
                 .map(|tr| tr.timestamp().as_second())
         };
-        // A clean candidate: the last wall-clock match before `at`, provided
-        // no transition happened within CLEAN_MARGIN before it and up to `at`.
-        let clean_candidate = |at: i64| -> Option<i64> {
+        let mut at = now;
+        for _ in 0..MAX_ERAS {
+            let tr = preceding(at + 1);
             let off = offset_at(tz, at);
-            if off % 60 != 0 {
-                return None;
+            let Some(wall) = prev_wall_match(spec, at + off) else {
+                break;
+            };
+            let c = wall - off;
+            if c <= orbit {
+                break;
             }
-            let c = prev_wall_match(spec, at + off)? - off;
-            let clean_from =
-                preceding(at + 1).map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
-            (c >= clean_from && c > orbit && self.next_unix(c - 1) == Some(c)).then_some(c)
-        };
-        if let Some(c) = clean_candidate(now)
-            && self.next_unix(c).is_none_or(|n| n > now)
-        {
-            return c;
+            let clean_from = tr.map_or(i64::MIN, |tr| tr.saturating_add(CLEAN_MARGIN));
+            if c >= clean_from && self.next_unix(c - 1) == Some(c) {
+                return self.walk(c, now);
+            }
+            match tr {
+                Some(tr) => at = tr - DAY,
+                None => break,
+            }
         }
-        let start = preceding(now + 1)
-            .and_then(|tr| clean_candidate(tr - DAY))
-            .unwrap_or(orbit);
-        self.walk(start, now)
+        self.walk(orbit, now)
     }
 
     /// Follows the sequence from `x` while it stays `<= now`. The cap is far
