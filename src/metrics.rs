@@ -43,6 +43,7 @@ pub struct Metrics {
     pub cache_objects: IntGaugeVec,
     pub undecodable_objects: IntCounterVec,
     pub sync_panics: IntCounter,
+    pub foreign_jobs: IntCounter,
     pub runtime_stall: Histogram,
     pub runtime_longest_stall: prometheus::Gauge,
     pub leader: IntGauge,
@@ -165,6 +166,10 @@ impl Metrics {
                 "kronjob_undecodable_objects_total",
                 "Objects (each version once) kronjob could not read and skipped or read in part, by resource (cronjobs, jobs).",
                 &["resource"]
+            )),
+            foreign_jobs: reg!(IntCounter::new(
+                "kronjob_foreign_jobs_total",
+                "Jobs of served batch/v1 CronJobs that another controller created for a slot (each once): two controllers serve the same CronJobs."
             )),
             sync_panics: reg!(IntCounter::new(
                 "kronjob_sync_panics_total",

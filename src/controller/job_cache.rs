@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::compact::CompactJob;
 use super::relist::RelistedCache;
-use crate::model::{JobFacts, Kind};
+use crate::model::{FIELD_MANAGER, JobFacts, Kind};
 
 /// The kind of a served object that controls this Job, if any.
 fn owner_kind(job: &CompactJob) -> Option<Kind> {
@@ -32,6 +32,18 @@ fn cronjob_owner(job: &CompactJob) -> Option<&str> {
 /// report.
 pub fn may_be_ours(job: &CompactJob) -> bool {
     cronjob_owner(job).is_some() || job.problems().iter().any(|p| p.contains("ownerReferences"))
+}
+
+/// Was this Job, controlled by an object of a kind served here, made for a
+/// slot (it has the scheduled-timestamp annotation and is not a manual run)
+/// by a field manager other than kronjob? Only batch/v1 CronJobs have
+/// another controller: kube-controller-manager's.
+pub fn made_by_another_controller(job: &CompactJob, served: &[Kind]) -> bool {
+    let f = job.facts();
+    owner_kind(job).is_some_and(|k| k == Kind::CronJob && served.contains(&k))
+        && f.scheduled_time.is_some()
+        && !f.manual
+        && f.creator.as_deref().is_some_and(|c| c != FIELD_MANAGER)
 }
 
 /// The object to sync when this Job changes: (kind, name, namespace).
@@ -248,6 +260,41 @@ mod tests {
             "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "ownerReferences": owners},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_slot_job_created_by_another_manager_is_foreign() {
+        let with = |annotations: serde_json::Value, manager: &str| -> CompactJob {
+            serde_json::from_value(json!({
+                "metadata": {"name": "cj-1", "namespace": "ns", "uid": "j1",
+                    "annotations": annotations,
+                    "managedFields": [{"manager": manager, "operation": "Update", "fieldsV1": {"f:spec": {}}},
+                                      {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status"}],
+                    "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "cj", "uid": "o", "controller": true}]}
+            }))
+            .unwrap()
+        };
+        let slot =
+            json!({"batch.kubernetes.io/cronjob-scheduled-timestamp": "2026-12-01T10:00:00Z"});
+        let served = [Kind::CronJob];
+        assert!(made_by_another_controller(
+            &with(slot.clone(), "kube-controller-manager"),
+            &served
+        ));
+        assert!(!made_by_another_controller(
+            &with(slot.clone(), "kronjob"),
+            &served
+        ));
+        assert!(!made_by_another_controller(
+            &with(slot.clone(), "kube-controller-manager"),
+            &[Kind::KronJob]
+        ));
+        // kubectl create job --from=cronjob/cj: a manual run, not a controller.
+        let manual = json!({"cronjob.kubernetes.io/instantiate": "manual"});
+        assert!(!made_by_another_controller(
+            &with(manual, "kubectl-create"),
+            &served
+        ));
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Shared {
     /// Objects reported as undecodable: UID -> resourceVersion reported, so
     /// each version is reported once however often it is listed.
     undecodable: Mutex<HashMap<String, Option<String>>>,
+    /// UIDs of Jobs reported as made by another CronJob controller.
+    foreign: Mutex<HashSet<String>>,
 }
 
 /// How long a Job counts as recorded by our own write.
@@ -124,6 +126,7 @@ impl Shared {
             own_writes: Mutex::default(),
             deleted: Mutex::default(),
             undecodable: Mutex::default(),
+            foreign: Mutex::default(),
         }
     }
 
@@ -256,9 +259,40 @@ impl Shared {
         }
     }
 
-    /// Forget an undecodable object that was deleted.
-    fn forget_undecodable(&self, uid: &str) {
+    /// Forget a deleted Job's reports.
+    fn forget_job(&self, uid: &str) {
         self.undecodable.lock().remove(uid);
+        self.foreign.lock().remove(uid);
+    }
+
+    /// A Job of a CronJob this replica serves was made for a slot by
+    /// another controller (its creator is not kronjob): most likely the
+    /// built-in CronJob controller still runs, and every slot runs twice.
+    /// Reported once per Job: `kronjob_foreign_jobs_total`, a log line and a
+    /// Warning `ForeignJob` on the CronJob (by the leader).
+    fn report_foreign_job(&self, job: &CompactJob) {
+        let f = job.facts();
+        let (Some(owner), Some(creator)) = (&f.controller, &f.creator) else {
+            return;
+        };
+        if !self.foreign.lock().insert(f.uid.clone()) {
+            return;
+        }
+        self.metrics.foreign_jobs.inc();
+        warn!(namespace = %f.namespace, cronjob = %owner.name, job = %f.name, creator = %creator,
+            "a CronJob's Job was made by another controller");
+        if self.is_leader() {
+            let regarding = ObjectReference {
+                api_version: Some(owner.api_version.clone()),
+                kind: Some(owner.kind.clone()),
+                name: Some(owner.name.clone()),
+                namespace: Some(f.namespace.clone()),
+                uid: Some(owner.uid.clone()),
+                ..Default::default()
+            };
+            self.events
+                .publish(regarding, &events::foreign_job(&f.name, creator));
+        }
     }
 }
 
@@ -465,6 +499,7 @@ async fn run_scope(
     let job_metrics = shared.metrics.clone();
     let job_cache = cache.clone();
     let job_shared = shared.clone();
+    let job_kinds = kinds.clone();
     let job_events = observe_watch(
         watcher::watcher(jobs, watcher::Config::default()).default_backoff(),
         "jobs",
@@ -480,8 +515,13 @@ async fn run_scope(
             {
                 job_shared.report_undecodable("jobs", cached_ref(job), &job.problems().join("; "));
             }
-            WatchEvent::Delete(job) => job_shared.forget_undecodable(&job.facts().uid),
+            WatchEvent::Delete(job) => job_shared.forget_job(&job.facts().uid),
             _ => {}
+        }
+        if let WatchEvent::Apply(job) | WatchEvent::InitApply(job) = ev
+            && job_cache::made_by_another_controller(job, &job_kinds)
+        {
+            job_shared.report_foreign_job(job);
         }
         job_metrics
             .cache_objects

@@ -166,6 +166,18 @@ pub fn run_now_refused(token: &str, reason: &str) -> PlannedEvent {
     )
 }
 
+/// Not an upstream reason: a Job of a CronJob kronjob serves that another
+/// controller made for a slot.
+pub fn foreign_job(job: &str, creator: &str) -> PlannedEvent {
+    PlannedEvent::warning(
+        "ForeignJob",
+        format!(
+            "job {job} was created by {} for a slot, not by kronjob: another CronJob controller (the built-in one?) serves this CronJob too, so slots may run twice. Turn it off (kube-controller-manager --controllers=*,-cronjob-controller) or let kronjob serve only KronJobs (--serve kronjobs)",
+            go_quote(creator)
+        ),
+    )
+}
+
 /// Go's `%q` for strings: double-quoted with Go escapes, so messages that
 /// quote user input read exactly as upstream's.
 pub fn go_quote(s: &str) -> String {
