@@ -492,6 +492,18 @@ async fn run_scope(
     shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     let client = shared.client.clone();
+    // Stream the initial lists where the API server can (no paged LIST:
+    // less memory on both sides at start-up and at every relist).
+    let streaming = crate::client::streams_initial_lists(&client, scope.as_deref()).await;
+    info!(
+        scope = scope.as_deref().unwrap_or("all namespaces"),
+        streaming, "initial lists are streamed (sendInitialEvents)"
+    );
+    let watch_config = if streaming {
+        watcher::Config::default().streaming_lists()
+    } else {
+        watcher::Config::default()
+    };
     let jobs: Api<CompactJob> = match &scope {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
@@ -508,7 +520,7 @@ async fn run_scope(
     let job_shared = shared.clone();
     let job_kinds = kinds.clone();
     let job_events = observe_watch(
-        watcher::watcher(jobs, watcher::Config::default()).default_backoff(),
+        watcher::watcher(jobs, watch_config.clone()).default_backoff(),
         "jobs",
         scope.clone(),
         shared.metrics.clone(),
@@ -564,6 +576,7 @@ async fn run_scope(
         run_kind::<CronJobs>(
             ctx.clone(),
             &scope,
+            &watch_config,
             cronjob_rx,
             concurrency,
             shutdown.clone(),
@@ -573,6 +586,7 @@ async fn run_scope(
         run_kind::<KronJobs>(
             ctx.clone(),
             &scope,
+            &watch_config,
             kronjob_rx,
             concurrency,
             shutdown.clone(),
@@ -601,6 +615,7 @@ async fn run_scope(
 async fn run_kind<K: ServedKind>(
     ctx: Arc<Context>,
     scope: &Option<String>,
+    watch_config: &watcher::Config,
     triggers: Triggers<K>,
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -623,7 +638,7 @@ async fn run_kind<K: ServedKind>(
     };
     let objects = relist::settle_relists(
         observe_watch(
-            watcher::watcher(api, watcher::Config::default()).default_backoff(),
+            watcher::watcher(api, watch_config.clone()).default_backoff(),
             resource,
             scope.clone(),
             metrics.clone(),
