@@ -509,14 +509,11 @@ async fn e_permissions_revoked_and_restored_at_runtime() {
     revoke_and_restore("e RBAC revoked", rounds, |rng| rng.f64(3.0, 20.0)).await;
 }
 
-/// FAILS (reported to the lead): permissions restored 40 s after a slot,
-/// inside its 50 s deadline, and the slot is lost. A Job create refused
-/// with 403 is retried by the controller's error backoff (1 s doubling):
-/// at the slot +1, +3, +7, +15, +31 s, then +63 s, past the deadline, and
-/// nothing else wakes the CronJob in between. The backoff's requeue also
-/// replaces the wake at the next slot, which then runs late (here +3 s; up
-/// to the 5 min cap after a longer outage, losing the slots in between).
-/// Reproduce: `cargo test --test chaos -- e_late --nocapture`.
+/// Permissions restored 40 s after a slot, inside its 50 s deadline: the
+/// slot still runs. A plain error backoff (1 s doubling) would retry the
+/// refused create at +1, +3, +7, +15, +31 s and next at +63 s, past the
+/// deadline; `planner::retry` keeps retrying at least every half of the
+/// time left. Reproduce: `cargo test --test chaos -- e_late --nocapture`.
 #[tokio::test]
 async fn e_late_permissions_restored_inside_the_deadline_still_run_the_slot() {
     if !enabled("e_late") {

@@ -36,7 +36,7 @@ use compact::{Cached, CompactJob};
 use event_publisher::{EventPublisher, Reporter};
 use job_cache::JobCache;
 use kinds::{CronJobs, KronJobs, ServedKind};
-use sync::SyncError;
+use sync::{SyncError, SyncFailure};
 
 /// Event source component, as upstream's controller reports it.
 pub const COMPONENT: &str = "cronjob-controller";
@@ -341,7 +341,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 async fn reconcile<K: ServedKind>(
     cached: Arc<Cached<K>>,
     ctx: Arc<Context>,
-) -> Result<Action, SyncError> {
+) -> Result<Action, SyncFailure> {
     if !ctx.is_leader() {
         // A standby keeps its caches warm but acts on nothing; taking the
         // lease triggers a sync of every object.
@@ -369,7 +369,7 @@ async fn reconcile<K: ServedKind>(
             span.in_scope(|| error!(panic = %message, "sync panicked; backing off"));
             ctx.metrics.sync_panics.inc();
             ctx.emit(object, &events::sync_panicked(&message));
-            Err(SyncError::Panicked(message))
+            Err(SyncError::Panicked(message).into())
         }),
         // Lost the lease: stop at once. Whatever was half done is finished
         // by the next leader (Job names are deterministic, AlreadyExists is
@@ -403,10 +403,11 @@ fn requeue_delay(at: Timestamp, now: Timestamp) -> Duration {
         .max(Duration::from_millis(1))
 }
 
-/// Retry a failed sync with exponential backoff: 1 s doubling to 5 min.
+/// Retry a failed sync with exponential backoff, never past the failed
+/// slot's deadline or the next slot (`planner::retry`).
 fn error_policy<K: ServedKind>(
     cronjob: Arc<Cached<K>>,
-    err: &SyncError,
+    err: &SyncFailure,
     ctx: Arc<Context>,
 ) -> Action {
     let mut failures = ctx.failures.lock();
@@ -414,7 +415,7 @@ fn error_policy<K: ServedKind>(
         .entry(cronjob.uid().unwrap_or_default())
         .or_insert(0);
     *n = n.saturating_add(1);
-    let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
+    let delay = crate::planner::retry::delay(*n, err.retry, Timestamp::now());
     warn!(namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any(), error = %err, retry_in = ?delay, "sync failed");
     Action::requeue(delay)
 }
