@@ -51,6 +51,9 @@ pub struct Settings {
     pub instance: String,
     /// The kinds this replica serves (`--serve`).
     pub kinds: Vec<Kind>,
+    /// Every object is planned again at least this often (`--resync-period`);
+    /// None: never, only on changes and timers.
+    pub resync: Option<Duration>,
 }
 
 /// (spec generation, (reason, message) already reported for it)
@@ -86,6 +89,8 @@ pub struct Shared {
     foreign: Mutex<HashSet<String>>,
     /// Job creates in flight: status writes wait behind them.
     pub creates: status_writer::CreateGate,
+    /// The safety resync period (`Settings::resync`).
+    resync: Option<Duration>,
 }
 
 /// How long a Job counts as recorded by our own write.
@@ -133,6 +138,7 @@ impl Shared {
             undecodable: Mutex::default(),
             foreign: Mutex::default(),
             creates: status_writer::CreateGate::default(),
+            resync: settings.resync,
         }
     }
 
@@ -662,6 +668,9 @@ async fn run_kind<K: ServedKind>(
         .reconcile_on(by_jobs)
         // Every time this replica becomes leader, sync every object.
         .reconcile_all_on(leader_gains(shared.leader.clone()))
+        // And every resync period: a lost event or a step of the wall clock
+        // delays a decision by at most that.
+        .reconcile_all_on(resyncs(shared.resync))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::<K>, error_policy::<K>, ctx)
@@ -728,6 +737,23 @@ async fn write_pending<K: ServedKind>(
 }
 
 /// A stream that yields once each time leadership goes from false to true.
+/// A tick every `period` (the first one a period from now), or never.
+fn resyncs(period: Option<Duration>) -> impl Stream<Item = ()> + Send {
+    match period.filter(|p| !p.is_zero()) {
+        Some(period) => {
+            let start = tokio::time::Instant::now() + period;
+            let mut ticks = tokio::time::interval_at(start, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            futures::stream::unfold(ticks, |mut t| async move {
+                t.tick().await;
+                Some(((), t))
+            })
+            .left_stream()
+        }
+        None => futures::stream::pending().right_stream(),
+    }
+}
+
 fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
     futures::stream::unfold((rx, false), |(mut rx, mut was)| async move {
         loop {
@@ -743,6 +769,23 @@ fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
 
 #[cfg(test)]
 mod tests {
+    use futures::StreamExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn resyncs_tick_once_per_period_and_never_when_off() {
+        let start = tokio::time::Instant::now();
+        let mut ticks = Box::pin(resyncs(Some(Duration::from_secs(600))));
+        for n in 1..=3u32 {
+            ticks.next().await;
+            assert_eq!(start.elapsed(), Duration::from_secs(600) * n);
+        }
+        for off in [None, Some(Duration::ZERO)] {
+            let mut never = Box::pin(resyncs(off));
+            let waited = tokio::time::timeout(Duration::from_secs(86_400), never.next()).await;
+            assert!(waited.is_err(), "{off:?} ticked");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -754,6 +797,7 @@ mod tests {
             concurrency: 1,
             instance: "test".into(),
             kinds: vec![Kind::CronJob],
+            resync: None,
         };
         Shared::new(
             Client::try_from(config).unwrap(),
