@@ -580,6 +580,22 @@ impl JobRecorder {
         JobRecorder { api, seen, task }
     }
 
+    /// Add what a list shows now (nothing if the API server does not answer).
+    pub async fn refresh(&self) {
+        if let Ok(Ok(list)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.api.list(&ListParams::default()),
+        )
+        .await
+        {
+            let mut seen = self.seen.lock().unwrap();
+            for j in &list.items {
+                let job = SeenJob::from_job(j);
+                seen.entry(job.uid.clone()).or_insert(job);
+            }
+        }
+    }
+
     /// Everything recorded, plus a fresh list (retried until the API
     /// server answers), so nothing the watch has not delivered yet is missed.
     pub async fn all(&self) -> Vec<SeenJob> {
@@ -921,7 +937,12 @@ pub async fn wait_slot(
         .unwrap_or(0)
         + tolerance;
     let give_up = slot + SignedDuration::from_secs(deadline);
-    loop {
+    for round in 0u64.. {
+        // The recorder's watch may itself be backing off after a fault on
+        // the API server: list every second as well.
+        if round % 10 == 9 {
+            recorder.refresh().await;
+        }
         let missing = recorder.missing(cronjobs, slot);
         if missing == 0 {
             return recorder
@@ -934,6 +955,7 @@ pub async fn wait_slot(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    unreachable!()
 }
 
 impl JobRecorder {
@@ -1065,5 +1087,80 @@ impl Drop for GateGuard {
         }
         drop(s);
         self.gate.changed.notify_waiters();
+    }
+}
+
+/// Every version of the Leases of a namespace (a watch), to check each
+/// takeover: the new holder's acquireTime is at least a lease duration
+/// after the last renewTime the previous holder wrote. Both are written
+/// from the same machine's clock, so this is exactly the safety rule a
+/// standby follows (it waits a whole lease duration after the last change
+/// it saw), whatever the load did to the renewals before.
+pub struct LeaseRecorder {
+    versions: Arc<Mutex<Vec<LeaseVersion>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// (holder, renewTime, acquireTime) of one version of a Lease.
+type LeaseVersion = (String, Option<Timestamp>, Option<Timestamp>);
+
+impl LeaseRecorder {
+    pub fn start(api: Api<k8s_openapi::api::coordination::v1::Lease>) -> LeaseRecorder {
+        let versions: Arc<Mutex<Vec<_>>> = Arc::default();
+        let record = versions.clone();
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        let task = tokio::spawn(async move {
+            stream
+                .for_each(|ev| {
+                    if let Ok(watcher::Event::Apply(l) | watcher::Event::InitApply(l)) = ev {
+                        let spec = l.spec.unwrap_or_default();
+                        record.lock().unwrap().push((
+                            spec.holder_identity.unwrap_or_default(),
+                            spec.renew_time.map(|t| t.0),
+                            spec.acquire_time.map(|t| t.0),
+                        ));
+                    }
+                    futures::future::ready(())
+                })
+                .await
+        });
+        LeaseRecorder { versions, task }
+    }
+
+    /// For each change of holder from one replica to another (not through a
+    /// release): seconds from the old holder's last renewal to the new
+    /// holder's acquisition.
+    pub fn takeover_gaps(&self) -> Vec<(String, String, f64)> {
+        let versions = self.versions.lock().unwrap();
+        let mut gaps = vec![];
+        for w in versions.windows(2) {
+            let ((old, renewed, _), (new, _, acquired)) = (&w[0], &w[1]);
+            if !old.is_empty()
+                && !new.is_empty()
+                && old != new
+                && let (Some(r), Some(a)) = (renewed, acquired)
+            {
+                gaps.push((old.clone(), new.clone(), secs_between(*r, *a)));
+            }
+        }
+        gaps
+    }
+
+    /// Fails the test if a takeover came less than `lease_duration` after
+    /// the previous holder's last renewal; returns the gaps.
+    pub fn assert_takeovers_waited(&self, lease_duration: f64) -> Vec<f64> {
+        let gaps = self.takeover_gaps();
+        let early: Vec<_> = gaps.iter().filter(|g| g.2 < lease_duration).collect();
+        assert!(
+            early.is_empty(),
+            "a standby took the Lease less than a lease duration ({lease_duration} s) after the holder's last renewal: {early:?}"
+        );
+        gaps.into_iter().map(|g| g.2).collect()
+    }
+}
+
+impl Drop for LeaseRecorder {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
