@@ -877,9 +877,9 @@ impl Replicas {
     }
 
     /// Every replica's leadership intervals from its log (an interval still
-    /// open ends when the test killed it, or now). Fails the test if two
-    /// overlap, or if a replica logged creating a Job outside its own.
-    pub fn assert_one_leader_at_a_time(&self) -> usize {
+    /// open ends when the test killed it, or now): do two overlap, and did a
+    /// replica log creating a Job outside its own?
+    pub fn leadership(&self) -> Leadership {
         let now = Timestamp::now();
         let mut intervals: Vec<(Timestamp, Timestamp, &str)> = vec![];
         let mut outside = vec![];
@@ -907,15 +907,43 @@ impl Replicas {
                 )
             })
             .collect();
+        Leadership {
+            intervals: intervals.len(),
+            overlaps,
+            outside,
+        }
+    }
+}
+
+/// What the replicas' logs say about who led when (`Replicas::leadership`).
+#[derive(Debug)]
+pub struct Leadership {
+    pub intervals: usize,
+    pub overlaps: Vec<String>,
+    pub outside: Vec<String>,
+}
+
+impl Leadership {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} leadership intervals ({} overlapping, {} Job creates logged outside one)",
+            self.intervals,
+            self.overlaps.len(),
+            self.outside.len()
+        )
+    }
+
+    pub fn assert_ok(&self) {
         assert!(
-            overlaps.is_empty(),
-            "two leaders at once (from the logs): {overlaps:#?}"
+            self.overlaps.is_empty(),
+            "two leaders at once (from the logs): {:#?}",
+            self.overlaps
         );
         assert!(
-            outside.is_empty(),
-            "a replica created Jobs while not leading: {outside:#?}"
+            self.outside.is_empty(),
+            "a replica created Jobs while not leading: {:#?}",
+            self.outside
         );
-        intervals.len()
     }
 }
 
@@ -1146,16 +1174,49 @@ impl LeaseRecorder {
         gaps
     }
 
-    /// Fails the test if a takeover came less than `lease_duration` after
-    /// the previous holder's last renewal; returns the gaps.
-    pub fn assert_takeovers_waited(&self, lease_duration: f64) -> Vec<f64> {
+    /// The takeovers, and those that came less than `lease_duration` after
+    /// the previous holder's last renewal (there must be none).
+    pub fn takeovers(&self, lease_duration: f64) -> Takeovers {
         let gaps = self.takeover_gaps();
-        let early: Vec<_> = gaps.iter().filter(|g| g.2 < lease_duration).collect();
+        Takeovers {
+            early: gaps
+                .iter()
+                .filter(|g| g.2 < lease_duration)
+                .map(|g| format!("{g:?}"))
+                .collect(),
+            gaps: gaps.into_iter().map(|g| g.2).collect(),
+            lease_duration,
+        }
+    }
+}
+
+/// Each change of holder of a Lease, from `LeaseRecorder::takeovers`.
+#[derive(Debug)]
+pub struct Takeovers {
+    /// Seconds from the old holder's last renewal to the acquisition.
+    pub gaps: Vec<f64>,
+    pub early: Vec<String>,
+    lease_duration: f64,
+}
+
+impl Takeovers {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} takeovers of the Lease, {} after the old holder's last renewal (lease {} s; {} earlier)",
+            self.gaps.len(),
+            spread(&self.gaps),
+            self.lease_duration,
+            self.early.len()
+        )
+    }
+
+    pub fn assert_ok(&self) {
         assert!(
-            early.is_empty(),
-            "a standby took the Lease less than a lease duration ({lease_duration} s) after the holder's last renewal: {early:?}"
+            self.early.is_empty(),
+            "a standby took the Lease less than a lease duration ({} s) after the holder's last renewal: {:#?}",
+            self.lease_duration,
+            self.early
         );
-        gaps.into_iter().map(|g| g.2).collect()
     }
 }
 
