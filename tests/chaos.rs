@@ -269,6 +269,8 @@ async fn b_apiserver_and_etcd_killed_and_restarted_during_bursts() {
     let leadership = replicas.leadership();
     let takeovers_on_lease = leases.takeovers(LEASE_DURATION);
     let (events, repeated) = repeated_events(&ns.api::<Event>(), &["SuccessfulCreate"]).await;
+    // The next tests get a control plane that works as a whole again.
+    cluster.wait_functional().await;
     summary(
         "b control plane",
         &format!(

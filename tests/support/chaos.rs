@@ -145,6 +145,55 @@ impl ChaosCluster {
     }
 }
 
+impl ChaosCluster {
+    /// Wait until the control plane works as a whole again after a fault
+    /// on it, so that the tests after this one start on a sound cluster:
+    /// the controller-manager's informers may back off for a while after
+    /// the API server came back (its ServiceAccount controller makes every
+    /// new namespace's `default` account), and kwok renews the fake nodes.
+    pub async fn wait_functional(&self) {
+        let client = self.client().await;
+        let probe = ChaosNamespace::new(&client, "chaos-probe").await;
+        drop(probe);
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
+        common::wait_for(
+            "the kwok nodes Ready and untainted",
+            Duration::from_secs(180),
+            || async {
+                let list = nodes
+                    .list(&ListParams::default().labels("type=kwok"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ready = list
+                    .items
+                    .iter()
+                    .filter(|n| {
+                        let ok = n
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|c| {
+                                c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                            });
+                        let tainted = n
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.taints.as_ref())
+                            .is_some_and(|t| !t.is_empty());
+                        ok && !tainted
+                    })
+                    .count();
+                if ready > 0 && ready == list.items.len() {
+                    Ok(())
+                } else {
+                    Err(format!("{ready} of {} ready", list.items.len()))
+                }
+            },
+        )
+        .await;
+    }
+}
+
 /// A namespace of the chaos control plane, deleted when dropped (unless
 /// `KRONJOB_KEEP_NAMESPACES=1`). `common::TestNamespace` would delete it on
 /// the shared control plane instead.
@@ -165,9 +214,11 @@ impl ChaosNamespace {
             .await
             .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+        // Longer than common::TestNamespace waits: after a fault on the
+        // control plane the controller-manager may take a while to catch up.
         common::wait_for(
             "the default ServiceAccount",
-            Duration::from_secs(30),
+            Duration::from_secs(120),
             || async {
                 match accounts.get_opt("default").await {
                     Ok(Some(_)) => Ok(()),
