@@ -39,6 +39,7 @@ pub struct Metrics {
     pub suspended: IntGaugeVec,
     pub watch_events: IntCounterVec,
     pub watch_errors: IntCounterVec,
+    pub watch_lists: IntCounterVec,
     pub cache_synced: IntGaugeVec,
     pub cache_objects: IntGaugeVec,
     pub undecodable_objects: IntCounterVec,
@@ -151,6 +152,11 @@ impl Metrics {
             watch_errors: reg!(counter_vec(
                 "kronjob_watch_errors_total",
                 "Watch stream errors (each followed by a backoff and re-watch), by resource.",
+                &["resource"]
+            )),
+            watch_lists: reg!(counter_vec(
+                "kronjob_watch_lists_total",
+                "Complete (re)lists of a resource's cache: the first at start-up, one more after each expired watch (410 Gone), by resource.",
                 &["resource"]
             )),
             cache_synced: reg!(gauge_vec(
