@@ -305,10 +305,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_string())
         })
         .unwrap_or_else(|| "kronjob".into());
-    let client = crate::client::connect()
+    let metrics = Arc::new(Metrics::new());
+    let client = crate::client::connect_observed(metrics.api_metrics())
         .await
         .context("connecting to the cluster")?;
-    let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     health.beat();
     let heartbeat = tokio::spawn(crate::health::heartbeat(health.clone(), metrics.clone()));

@@ -296,6 +296,17 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
         }
     })
     .await;
+    // Our client's own requests, by verb, resource and code: the Job's
+    // create (201) and the initial lists or watches of both resources.
+    let text = k.metrics();
+    for series in [
+        r#"kronjob_api_requests_total{code="201",resource="jobs",verb="create"}"#,
+        r#"resource="cronjobs",verb="watch"}"#,
+        r#"resource="jobs",verb="watch"}"#,
+        r#"kronjob_api_request_duration_seconds_count{resource="jobs",verb="create"}"#,
+    ] {
+        assert!(text.contains(series), "no {series} in\n{text}");
+    }
 
     // JSON logs: one object per line; every line inside a sync carries the
     // CronJob's namespace and name.
