@@ -17,6 +17,7 @@
 //! * e: the controller's RBAC revoked at runtime and restored: /readyz says
 //!   so, and everything recovers without a restart. e_late restores it late
 //!   inside a slot's deadline: the slot still runs.
+//! * f: a ResourceQuota exhausted for Jobs, freed inside the deadline.
 //!
 //! The suite has its own control plane (target/cluster-chaos), since killing
 //! the API server of the shared one would break the other suites. Fault
@@ -840,6 +841,114 @@ async fn e_late_permissions_restored_inside_the_deadline_still_run_the_slot() {
         return;
     }
     revoke_and_restore("e_late RBAC restored 40 s after the slot", 1, |_| 40.0).await;
+}
+
+// ---- f: an exhausted ResourceQuota ------------------------------------------
+
+/// A ResourceQuota allows one Job and another Job holds it: the slot's
+/// create is refused (403 "exceeded quota"). kronjob reports the server's
+/// message in a FailedCreate Event, retries with backoff (no hot loop), and
+/// creates the slot's Job once the quota frees 15-30 s after the slot,
+/// inside its deadline.
+#[tokio::test]
+async fn f_exhausted_quota_then_freed_inside_the_deadline() {
+    if !enabled("f") {
+        return;
+    }
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let mut rng = Rng::for_test("f");
+    let cluster = chaos_cluster().await;
+    let _shared = CONTROL_PLANE.shared().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-quota").await;
+    let quotas: Api<ResourceQuota> = ns.api();
+    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "one-job"},
+        "spec": {"hard": {"count/jobs.batch": "1"}},
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // The quota controller fills in status.used before admission enforces it.
+    common::wait_for(
+        "the quota's usage to be counted",
+        Duration::from_secs(60),
+        || async {
+            let q = quotas.get("one-job").await.map_err(|e| e.to_string())?;
+            q.status
+                .and_then(|s| s.used)
+                .filter(|u| u.contains_key("count/jobs.batch"))
+                .map(|_| ())
+                .ok_or_else(|| "no status.used yet".to_owned())
+        },
+    )
+    .await;
+    let jobs: Api<Job> = ns.api();
+    jobs.create(
+        &PostParams::default(),
+        &common::job("blocker", common::TestPod::RunForever),
+    )
+    .await
+    .expect("the Job that holds the quota");
+
+    let api: Api<CronJob> = ns.api();
+    let mut cj = support::cronjob("q", "* * * * *", common::TestPod::Succeed);
+    cj.spec.starting_deadline_seconds = Some(DEADLINE);
+    cj.spec.successful_jobs_history_limit = Some(0);
+    let cj = api.create(&PostParams::default(), &cj).await.unwrap();
+    let recorder = JobRecorder::start(ns.api());
+    let kronjob =
+        support::Kronjob::start_with_kubeconfig(ns.name(), &cluster.kubeconfig, &[]).await;
+    let slot = minute_at_or_after(Timestamp::now() + secs(5.0));
+    let (_, _, message) =
+        support::wait_for_event(&ns.api(), "q", "FailedCreate", Duration::from_secs(90)).await;
+    assert!(
+        message.contains("exceeded quota"),
+        "FailedCreate says {message:?}"
+    );
+    let free_after = rng.f64(15.0, 30.0);
+    sleep_until(slot + secs(free_after)).await; // schedules the repair
+    let errors_before_free = kronjob.counter_with("kronjob_reconciles_total", r#"result="error""#);
+    jobs.delete("blocker", &DeleteParams::background())
+        .await
+        .unwrap();
+    let freed = Timestamp::now();
+    let delay = wait_slot(
+        &recorder,
+        &[CronJobUnderTest::from_cronjob(&cj)],
+        slot,
+        TOLERANCE,
+    )
+    .await;
+    // The blocker is no Job of a CronJob: left out of the check.
+    let seen: Vec<SeenJob> = recorder
+        .all()
+        .await
+        .into_iter()
+        .filter(|j| j.name != "blocker")
+        .collect();
+    let verdict = check(
+        &[CronJobUnderTest::from_cronjob(&cj)],
+        &seen,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    summary(
+        "f quota",
+        &format!(
+            "quota freed {free_after:.0} s after the slot; {errors_before_free} failed syncs until then; \
+             the slot's Job {delay:.0} s after the slot ({:.1} s after the quota freed); {}",
+            secs_between(freed, Timestamp::now()),
+            verdict.summary()
+        ),
+    );
+    // Backoff, not a hot loop: 1 s doubling, at least every half of the
+    // time left before the deadline: about 6 tries in 30 s.
+    assert!(
+        errors_before_free <= 12.0,
+        "{errors_before_free} failed syncs in {free_after:.0} s"
+    );
+    verdict.assert_ok("exhausted quota");
 }
 
 /// Revoke the controller's permissions (the RoleBinding of the chart's
