@@ -11,6 +11,8 @@ use tokio::sync::watch;
 
 use super::compact::CompactJob;
 use super::relist::RelistedCache;
+use jiff::Timestamp;
+
 use crate::model::{FIELD_MANAGER, JobFacts, Kind};
 
 /// The kind of a served object that controls this Job, if any.
@@ -36,11 +38,15 @@ pub fn may_be_ours(job: &CompactJob) -> bool {
 
 /// Was this Job, controlled by an object of a kind served here, made for a
 /// slot (it has the scheduled-timestamp annotation and is not a manual run)
-/// by a field manager other than kronjob? Only batch/v1 CronJobs have
-/// another controller: kube-controller-manager's.
-pub fn made_by_another_controller(job: &CompactJob, served: &[Kind]) -> bool {
+/// by a field manager other than kronjob, at or after `since` (when this
+/// process started)? Only batch/v1 CronJobs have another controller:
+/// kube-controller-manager's. Jobs from before are history (a cluster that
+/// moved from the built-in controller to kronjob has many), not a second
+/// controller at work.
+pub fn made_by_another_controller(job: &CompactJob, served: &[Kind], since: Timestamp) -> bool {
     let f = job.facts();
-    owner_kind(job).is_some_and(|k| k == Kind::CronJob && served.contains(&k))
+    f.created.is_some_and(|c| c >= since)
+        && owner_kind(job).is_some_and(|k| k == Kind::CronJob && served.contains(&k))
         && f.scheduled_time.is_some()
         && !f.manual
         && f.creator.as_deref().is_some_and(|c| c != FIELD_MANAGER)
@@ -267,6 +273,7 @@ mod tests {
         let with = |annotations: serde_json::Value, manager: &str| -> CompactJob {
             serde_json::from_value(json!({
                 "metadata": {"name": "cj-1", "namespace": "ns", "uid": "j1",
+                    "creationTimestamp": "2026-12-01T10:00:01Z",
                     "annotations": annotations,
                     "managedFields": [{"manager": manager, "operation": "Update", "fieldsV1": {"f:spec": {}}},
                                       {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status"}],
@@ -277,23 +284,34 @@ mod tests {
         let slot =
             json!({"batch.kubernetes.io/cronjob-scheduled-timestamp": "2026-12-01T10:00:00Z"});
         let served = [Kind::CronJob];
+        let since: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
         assert!(made_by_another_controller(
             &with(slot.clone(), "kube-controller-manager"),
-            &served
+            &served,
+            since
+        ));
+        // Made before this process started: history, not a second controller.
+        assert!(!made_by_another_controller(
+            &with(slot.clone(), "kube-controller-manager"),
+            &served,
+            "2026-12-01T10:05:00Z".parse().unwrap()
         ));
         assert!(!made_by_another_controller(
             &with(slot.clone(), "kronjob"),
-            &served
+            &served,
+            since
         ));
         assert!(!made_by_another_controller(
             &with(slot.clone(), "kube-controller-manager"),
-            &[Kind::KronJob]
+            &[Kind::KronJob],
+            since
         ));
         // kubectl create job --from=cronjob/cj: a manual run, not a controller.
         let manual = json!({"cronjob.kubernetes.io/instantiate": "manual"});
         assert!(!made_by_another_controller(
             &with(manual, "kubectl-create"),
-            &served
+            &served,
+            since
         ));
     }
 

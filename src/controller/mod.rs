@@ -91,6 +91,9 @@ pub struct Shared {
     pub creates: status_writer::CreateGate,
     /// The safety resync period (`Settings::resync`).
     resync: Option<Duration>,
+    /// When this process started: older Jobs of another controller are
+    /// history, not a second controller at work.
+    started: Timestamp,
 }
 
 /// How long a Job counts as recorded by our own write.
@@ -139,6 +142,7 @@ impl Shared {
             foreign: Mutex::default(),
             creates: status_writer::CreateGate::default(),
             resync: settings.resync,
+            started: Timestamp::now(),
         }
     }
 
@@ -546,7 +550,7 @@ async fn run_scope(
             _ => {}
         }
         if let WatchEvent::Apply(job) | WatchEvent::InitApply(job) = ev
-            && job_cache::made_by_another_controller(job, &job_kinds)
+            && job_cache::made_by_another_controller(job, &job_kinds, job_shared.started)
         {
             job_shared.report_foreign_job(job);
         }
