@@ -583,3 +583,65 @@ pub async fn run(args: RunArgs, cluster: &ClusterArgs) -> anyhow::Result<()> {
         bail!("controller loop ended unexpectedly")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn namespace_before_the_command_moves_after_it() {
+        for (given, expected) in [
+            (
+                "kubectl-kronjob -n team-a run-now backup",
+                "kubectl-kronjob run-now -n team-a backup",
+            ),
+            (
+                "kubectl-kronjob --namespace=team-a --context dev explain backup",
+                "kubectl-kronjob --context dev explain --namespace=team-a backup",
+            ),
+            (
+                "kubectl-kronjob -nteam-a --kubeconfig /k migrate backup --to kronjob",
+                "kubectl-kronjob --kubeconfig /k migrate -nteam-a backup --to kronjob",
+            ),
+            (
+                "kronjob run-now -n team-a backup",
+                "kronjob run-now -n team-a backup",
+            ),
+        ] {
+            assert_eq!(
+                namespace_after_command(args(given)),
+                args(expected),
+                "{given}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubectl_flags_are_accepted_anywhere() {
+        let cli = parse(args(
+            "/home/u/.krew/bin/kubectl-kronjob --context dev -n team-a run-now backup --kubeconfig /k --kind cj",
+        ));
+        assert_eq!(cli.cluster.context.as_deref(), Some("dev"));
+        assert_eq!(cli.cluster.kubeconfig, Some(PathBuf::from("/k")));
+        let Command::RunNow(run_now) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(run_now.namespace.as_deref(), Some("team-a"));
+        assert_eq!(run_now.name, "backup");
+        assert_eq!(run_now.kind, Some(Kind::CronJob));
+
+        let cli = parse(args("kubectl-kronjob -n team-a next --schedule @daily"));
+        assert!(matches!(cli.command, Command::Next(_)));
+        let cli = parse(args(
+            "kronjob migrate --all -n team-a --to kronjob --dry-run",
+        ));
+        let Command::Migrate(m) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(m.all && m.dry_run && m.name.is_none() && m.to == Kind::KronJob);
+    }
+}
