@@ -151,6 +151,25 @@ async fn one_job_per_token_for_both_kinds_and_clear_exit_codes() {
         );
         assert_eq!(stdout(&refused), "");
         assert_eq!(names(&jobs_controlled_by(&jobs, &uid).await), expected);
+
+        // explain reads the object from the cluster: the request is handled.
+        let flag = match kind {
+            Kind::CronJob => "cronjob",
+            Kind::KronJob => "kronjob",
+        };
+        let explained = tokio::process::Command::new(env!("CARGO_BIN_EXE_kronjob"))
+            .args(["explain", "-n", ns.name(), name, "--kind", flag])
+            .args(["--output", "json"])
+            .env("KUBECONFIG", kubeconfig_path().await)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(explained.status.code(), Some(0), "{}", stderr(&explained));
+        let v: serde_json::Value = serde_json::from_slice(&explained.stdout).unwrap();
+        assert_eq!(v["kind"], kind.kind());
+        assert_eq!(v["runNow"]["token"], "t2");
+        assert_eq!(v["runNow"]["action"], "handled");
+        assert_eq!(v["action"], "stop"); // suspended
     }
 
     // Nothing of that name: an error, exit 2.
