@@ -1,5 +1,10 @@
-//! Command line: `kronjob run | explain | next`.
+//! Command line: argument parsing and dispatch of `kronjob run | explain |
+//! next | run-now | migrate | crd`. The same binary is the kubectl plugin
+//! `kubectl kronjob` (installed as `kubectl-kronjob`): the client-side
+//! commands take kubectl's global flags (`--kubeconfig`, `--context`,
+//! `-n/--namespace`), anywhere on the line, as kubectl passes them on.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,19 +12,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use jiff::{SignedDuration, Timestamp};
-use kube::Api;
 use kube::api::ListParams;
+use kube::{Api, Client};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::controller::compact::{CompactCronJob, CompactJob};
+use crate::client::Target;
+use crate::controller::compact::CompactJob;
 use crate::controller::{self, Settings, Shared};
 use crate::explain;
 use crate::health::Health;
 use crate::leader::{Elector, LeaderConfig};
+use crate::lookup::{self, parse_kind};
 use crate::metrics::Metrics;
+use crate::migrate;
 use crate::model::Kind;
 use crate::planner::{self, Observed};
 use crate::schedule::{self, Schedule};
@@ -32,8 +40,92 @@ use crate::telemetry::{self, LogFormat};
     about = "A drop-in Kubernetes batch/v1 CronJob controller"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// kubectl's flags that choose the cluster, accepted by every command.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClusterArgs {
+    /// The kubeconfig file; default: $KUBECONFIG, else ~/.kube/config, else
+    /// the in-cluster service account.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; default: its current context.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    pub fn target(&self) -> Target {
+        Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        crate::client::connect_with(&self.target())
+            .await
+            .context("connecting to the cluster")
+    }
+}
+
+/// Parses the command line. Run as `kubectl-kronjob` (kubectl's plugin
+/// name), help and errors say `kubectl kronjob`; `-n NS` given before the
+/// command (`kubectl kronjob -n team-a run-now backup`) is moved after it.
+pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Cli {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut command = Cli::command();
+    if let Some(plugin) = invoked_as.strip_prefix("kubectl-") {
+        command = command.bin_name(format!("kubectl {}", plugin.replace('-', " ")));
+    }
+    let matches = command.get_matches_from(namespace_after_command(args));
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Moves `-n NS` / `--namespace NS` found before the subcommand to just
+/// after it, where each command defines it.
+pub fn namespace_after_command(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut moved = Vec::new();
+    let mut it = args.into_iter();
+    out.extend(it.next()); // argv[0]
+    while let Some(arg) = it.next() {
+        let text = arg.to_string_lossy().into_owned();
+        match text.as_str() {
+            "-n" | "--namespace" => {
+                moved.push(arg);
+                moved.extend(it.next());
+            }
+            t if t.starts_with("--namespace=")
+                || (t.starts_with("-n") && t.len() > 2 && !t.starts_with("--")) =>
+            {
+                moved.push(arg)
+            }
+            "--kubeconfig" | "--context" => {
+                out.push(arg);
+                out.extend(it.next());
+            }
+            t if t.starts_with('-') => out.push(arg),
+            _ => {
+                // The subcommand.
+                out.push(arg);
+                out.append(&mut moved);
+                out.extend(it);
+                return out;
+            }
+        }
+    }
+    out.append(&mut moved);
+    out
 }
 
 #[derive(Subcommand, Debug)]
@@ -44,6 +136,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the next fire times of a schedule.
     Next(NextArgs),
+    /// Ask for one immediate run of a KronJob or CronJob and print the Job's name.
+    RunNow(RunNowArgs),
+    /// Move CronJobs to KronJobs or back, with their Jobs, losing no slot.
+    Migrate(MigrateArgs),
     /// Print the KronJob CustomResourceDefinition (YAML).
     Crd,
 }
@@ -128,17 +224,22 @@ pub enum Output {
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// The CronJob (YAML or JSON, with its status); offline mode.
-    #[arg(long, conflicts_with_all = ["namespace", "name"])]
+    /// The CronJob or KronJob (YAML or JSON, with its status); offline mode.
+    #[arg(long, conflicts_with_all = ["namespace", "name", "kind"])]
     pub file: Option<PathBuf>,
     /// Its Jobs, as a List or a multi-document YAML stream (offline mode).
     #[arg(long, requires = "file")]
     pub jobs: Option<PathBuf>,
-    /// Namespace of the CronJob to read from the cluster.
+    /// Namespace of the object to read from the cluster; default: the
+    /// kubeconfig context's.
     #[arg(long, short = 'n', requires = "name")]
     pub namespace: Option<String>,
-    /// Name of the CronJob to read from the cluster.
+    /// Name of the KronJob or CronJob to read from the cluster.
     pub name: Option<String>,
+    /// Which kind NAME is: kronjob or cronjob; default: the KronJob of that
+    /// name, else the CronJob.
+    #[arg(long, value_parser = parse_kind, requires = "name")]
+    pub kind: Option<Kind>,
     /// The time to plan at (RFC3339); default: now.
     #[arg(long)]
     pub now: Option<Timestamp>,
@@ -159,6 +260,56 @@ pub struct NextArgs {
     /// computed, so any count is fine: stop early with Ctrl-C or `| head`.
     #[arg(long, default_value_t = 5)]
     pub count: u64,
+    /// Accepted (and unused) so that `kubectl kronjob -n NS next ...` works.
+    #[arg(long, short = 'n', hide = true)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunNowArgs {
+    /// Namespace; default: the kubeconfig context's.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Name of the KronJob or CronJob.
+    pub name: String,
+    /// Which kind NAME is: kronjob or cronjob; default: the KronJob of that
+    /// name, else the CronJob.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<Kind>,
+    /// The request's token; default: the time and a random suffix. A token
+    /// already handled is not run again: its outcome is printed.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// How long to wait for the controller.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// Namespace; default: the kubeconfig context's.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// The object to migrate (of the kind other than --to).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// Every object of the other kind in the namespace.
+    #[arg(long)]
+    pub all: bool,
+    /// The kind to move to: kronjob or cronjob.
+    #[arg(long, value_parser = parse_kind)]
+    pub to: Kind,
+    /// Print what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long a CronJob's controller may take to see its suspension
+    /// (a CronJob reports nothing when it does; a KronJob does, and is
+    /// waited for up to --timeout).
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub settle: Duration,
+    /// Bound on each wait of the migration.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub timeout: Duration,
 }
 
 /// Why `kronjob next` stopped without printing everything asked for.
@@ -209,40 +360,26 @@ pub fn next(args: &NextArgs, out: &mut dyn Write) -> Result<(), NextError> {
     Ok(())
 }
 
-pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
+pub async fn explain(args: &ExplainArgs, cluster: &ClusterArgs) -> anyhow::Result<String> {
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let (cronjob, plan) = match (&args.file, &args.name) {
+    let (object, plan) = match (&args.file, &args.name) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let cronjob = explain::parse_cronjob(&text).map_err(anyhow::Error::msg)?;
+            let text = explain::read_limited(file, explain::MAX_OBJECT_BYTES)?;
+            let object = explain::parse_object(&text).map_err(anyhow::Error::msg)?;
             let jobs = match &args.jobs {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
+                    let text = explain::read_limited(p, explain::MAX_JOBS_BYTES)?;
                     explain::parse_jobs(&text).map_err(anyhow::Error::msg)?
                 }
                 None => Vec::new(),
             };
-            let plan = explain::plan_offline(&cronjob, &jobs, now);
-            (cronjob, plan)
+            let plan = explain::plan_offline(&object, &jobs, now);
+            (object, plan)
         }
         (None, Some(name)) => {
-            let client = crate::client::connect()
-                .await
-                .context("connecting to the cluster")?;
-            let ns = args
-                .namespace
-                .clone()
-                .unwrap_or_else(|| client.default_namespace().to_string());
-            let cached = Api::<CompactCronJob>::namespaced(client.clone(), &ns)
-                .get(name)
-                .await
-                .with_context(|| format!("reading CronJob {ns}/{name}"))?;
-            let cronjob = cached
-                .scheduled()
-                .map_err(|e| anyhow::anyhow!("CronJob {ns}/{name} cannot be read: {}", e.reason))?
-                .clone();
+            let client = cluster.connect().await?;
+            let ns = namespace_or_default(&args.namespace, &client);
+            let object = lookup::find(&client, &ns, name, args.kind).await?;
             let jobs_api = Api::<CompactJob>::namespaced(client, &ns);
             let jobs: Vec<_> = jobs_api
                 .list(&ListParams::default())
@@ -252,7 +389,7 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
                 .iter()
                 .map(|j| j.facts().clone())
                 .collect();
-            let lookups = planner::lookups_needed(&cronjob, &jobs);
+            let lookups = planner::lookups_needed(&object, &jobs);
             let mut observed = Observed::default();
             for r in &lookups.unknown_active {
                 if jobs_api
@@ -263,17 +400,60 @@ pub async fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
                     observed.gone.extend(r.uid.clone());
                 }
             }
-            let plan = planner::plan(&cronjob, &jobs, &observed, now);
-            (cronjob, plan)
+            let plan = planner::plan(&object, &jobs, &observed, now);
+            (object, plan)
         }
-        (None, None) => bail!("give --file CRONJOB.yaml, or -n NAMESPACE NAME"),
+        (None, None) => bail!("give --file OBJECT.yaml, or -n NAMESPACE NAME"),
     };
     Ok(match args.output {
-        Output::Json => {
-            serde_json::to_string_pretty(&explain::report(&cronjob, &plan, now))? + "\n"
-        }
-        Output::Text => explain::render_text(&cronjob, &plan, now),
+        Output::Json => serde_json::to_string_pretty(&explain::report(&object, &plan, now))? + "\n",
+        Output::Text => explain::render_text(&object, &plan, now),
     })
+}
+
+fn namespace_or_default(ns: &Option<String>, client: &Client) -> String {
+    ns.clone()
+        .unwrap_or_else(|| client.default_namespace().to_string())
+}
+
+/// `kronjob run-now`: the token sent and what became of it.
+pub async fn run_now(
+    args: &RunNowArgs,
+    cluster: &ClusterArgs,
+) -> anyhow::Result<(String, crate::run_now_cli::Outcome)> {
+    let client = cluster.connect().await?;
+    let ns = namespace_or_default(&args.namespace, &client);
+    crate::run_now_cli::request(
+        &client,
+        &ns,
+        &args.name,
+        args.kind,
+        args.token.clone(),
+        args.timeout,
+    )
+    .await
+}
+
+/// `kronjob migrate`: progress on `out`.
+pub async fn migrate(
+    args: &MigrateArgs,
+    cluster: &ClusterArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let client = cluster.connect().await?;
+    let ns = namespace_or_default(&args.namespace, &client);
+    let opts = migrate::Options {
+        to: args.to,
+        dry_run: args.dry_run,
+        settle: args.settle,
+        timeout: args.timeout,
+    };
+    match &args.name {
+        Some(name) => migrate::migrate(&client, &ns, name, &opts, out).await,
+        None => migrate::migrate_all(&client, &ns, &opts, out)
+            .await
+            .map(drop),
+    }
 }
 
 fn shutdown_signal(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
@@ -294,7 +474,7 @@ async fn wait_for_termination() {
 
 /// `kronjob run`: serve HTTP at once, elect, reconcile until SIGTERM, then
 /// finish in-flight syncs, release the Lease and exit.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs, cluster: &ClusterArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
     let identity = args
         .identity
@@ -306,7 +486,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .unwrap_or_else(|| "kronjob".into());
     let metrics = Arc::new(Metrics::new());
-    let client = crate::client::connect_observed(metrics.api_metrics())
+    let client = crate::client::connect_observed(&cluster.target(), metrics.api_metrics())
         .await
         .context("connecting to the cluster")?;
     let health = Arc::new(Health::default());
@@ -427,5 +607,67 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Ok(())
     } else {
         bail!("controller loop ended unexpectedly")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn namespace_before_the_command_moves_after_it() {
+        for (given, expected) in [
+            (
+                "kubectl-kronjob -n team-a run-now backup",
+                "kubectl-kronjob run-now -n team-a backup",
+            ),
+            (
+                "kubectl-kronjob --namespace=team-a --context dev explain backup",
+                "kubectl-kronjob --context dev explain --namespace=team-a backup",
+            ),
+            (
+                "kubectl-kronjob -nteam-a --kubeconfig /k migrate backup --to kronjob",
+                "kubectl-kronjob --kubeconfig /k migrate -nteam-a backup --to kronjob",
+            ),
+            (
+                "kronjob run-now -n team-a backup",
+                "kronjob run-now -n team-a backup",
+            ),
+        ] {
+            assert_eq!(
+                namespace_after_command(args(given)),
+                args(expected),
+                "{given}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubectl_flags_are_accepted_anywhere() {
+        let cli = parse(args(
+            "/home/u/.krew/bin/kubectl-kronjob --context dev -n team-a run-now backup --kubeconfig /k --kind cj",
+        ));
+        assert_eq!(cli.cluster.context.as_deref(), Some("dev"));
+        assert_eq!(cli.cluster.kubeconfig, Some(PathBuf::from("/k")));
+        let Command::RunNow(run_now) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(run_now.namespace.as_deref(), Some("team-a"));
+        assert_eq!(run_now.name, "backup");
+        assert_eq!(run_now.kind, Some(Kind::CronJob));
+
+        let cli = parse(args("kubectl-kronjob -n team-a next --schedule @daily"));
+        assert!(matches!(cli.command, Command::Next(_)));
+        let cli = parse(args(
+            "kronjob migrate --all -n team-a --to kronjob --dry-run",
+        ));
+        let Command::Migrate(m) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(m.all && m.dry_run && m.name.is_none() && m.to == Kind::KronJob);
     }
 }

@@ -22,13 +22,16 @@
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use kube::client::ConfigExt;
-
-use crate::api_metrics::{ApiMetrics, Observed};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tower::ServiceBuilder;
+
+use crate::api_metrics::{ApiMetrics, Observed};
 
 /// The User-Agent of every request: audit logs and the API server's own
 /// metrics name kronjob and its version.
@@ -37,14 +40,45 @@ pub const USER_AGENT: &str = concat!("kronjob/", env!("CARGO_PKG_VERSION"));
 /// A client for the cluster named by $KUBECONFIG, ~/.kube/config or the
 /// in-cluster service account, as `Client::try_default` would find it.
 pub async fn connect() -> anyhow::Result<Client> {
-    let config = Config::infer().await?;
-    from_config(config)
+    connect_with(&Target::default()).await
 }
 
-/// The same, recording every request into `metrics`.
-pub async fn connect_observed(metrics: ApiMetrics) -> anyhow::Result<Client> {
-    let config = Config::infer().await?;
-    build(config, Some(metrics))
+/// Which cluster to talk to, as kubectl's global flags name it
+/// (`--kubeconfig`, `--context`); the defaults are kubectl's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    /// This kubeconfig file instead of $KUBECONFIG or ~/.kube/config.
+    pub kubeconfig: Option<PathBuf>,
+    /// This context of the kubeconfig instead of its current context.
+    pub context: Option<String>,
+}
+
+/// A client for `target`. With neither flag: [`Config::infer`] (kubeconfig,
+/// else the in-cluster service account); with either, the kubeconfig only,
+/// so a mistyped context is an error rather than a silent fallback.
+pub async fn connect_with(target: &Target) -> anyhow::Result<Client> {
+    from_config(config_for(target).await?)
+}
+
+async fn config_for(target: &Target) -> anyhow::Result<Config> {
+    let options = KubeConfigOptions {
+        context: target.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    Ok(match &target.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| anyhow::anyhow!("reading kubeconfig {}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None if target.context.is_some() => Config::from_kubeconfig(&options).await?,
+        None => Config::infer().await?,
+    })
+}
+
+/// A client for `target` recording every request into `metrics`.
+pub async fn connect_observed(target: &Target, metrics: ApiMetrics) -> anyhow::Result<Client> {
+    build(config_for(target).await?, Some(metrics))
 }
 
 pub fn from_config(config: Config) -> anyhow::Result<Client> {

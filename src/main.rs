@@ -1,8 +1,8 @@
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use kronjob::cli::{self, Cli, Command, NextError};
+use kronjob::cli::{self, Command, NextError};
+use kronjob::run_now_cli::Outcome;
 
 /// jemalloc keeps resident memory close to live memory under the controller's
 /// allocation pattern (Cargo.toml says why; docs/benchmarks.md measures it).
@@ -11,7 +11,7 @@ use kronjob::cli::{self, Cli, Command, NextError};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse(std::env::args_os());
     let _faults = kronjob::failpoints::setup();
     // One thread: the controller waits on the API server, it does not
     // compute. In a burst of 1000 slots this cut its CPU time by a third
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             print!("{}", kronjob::crd::manifest_yaml());
             ExitCode::SUCCESS
         }
-        Command::Explain(args) => match runtime().block_on(cli::explain(&args)) {
+        Command::Explain(args) => match runtime().block_on(cli::explain(&args, &cli.cluster)) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
@@ -62,7 +62,31 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run(args) => match runtime().block_on(cli::run(args)) {
+        Command::RunNow(args) => match runtime().block_on(cli::run_now(&args, &cli.cluster)) {
+            Ok((_, Outcome::Ran { job })) => {
+                println!("{job}");
+                ExitCode::SUCCESS
+            }
+            Ok((_, Outcome::Refused { message })) => {
+                eprintln!("kronjob run-now: {message}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("kronjob run-now: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Migrate(args) => {
+            let mut out = std::io::stdout();
+            match runtime().block_on(cli::migrate(&args, &cli.cluster, &mut out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kronjob migrate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run(args) => match runtime().block_on(cli::run(args, &cli.cluster)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kronjob run: {e:#}");

@@ -144,6 +144,36 @@ status:
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn explain_refuses_oversized_and_deeply_nested_files_before_parsing() {
+    let dir = std::env::temp_dir().join(format!("kronjob-cli-caps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.yaml");
+    std::fs::write(&big, format!("kind: CronJob\n{}", "#\n".repeat(3 << 20))).unwrap();
+    let deep = dir.join("deep.yaml");
+    std::fs::write(
+        &deep,
+        format!("kind: CronJob\nspec: {}", "[".repeat(50_000)),
+    )
+    .unwrap();
+    for (file, message) in [
+        (&big, "larger than 4 MiB"),
+        (&deep, "nested deeper than 100 levels at line 2"),
+    ] {
+        let start = std::time::Instant::now();
+        let o = kronjob(&["explain", "--file", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(message), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Runs `kronjob args`, reads `lines` lines of its output, then closes the
 /// pipe like `| head -N` does; returns those lines and the exit status,
 /// failing if kronjob does not exit within `limit` after the pipe closed.

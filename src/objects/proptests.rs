@@ -176,7 +176,7 @@ proptest! {
 
     #[test]
     fn explain_reads_any_text_without_panicking(text in prop_oneof![".{0,200}", mutated_cronjob().prop_map(|v| v.to_string())]) {
-        let _ = crate::explain::parse_cronjob(&text);
+        let _ = crate::explain::parse_object(&text);
         let _ = crate::explain::parse_jobs(&text);
     }
 }

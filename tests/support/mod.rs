@@ -311,3 +311,65 @@ pub fn scheduled_annotation(job: &Job) -> String {
         })
         .unwrap_or_default()
 }
+
+/// Installs (or updates) the KronJob CRD, as `kronjob crd` prints it, and
+/// waits until the API server serves it.
+pub async fn install_kronjob_crd(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    use kube::api::{Patch, PatchParams};
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = kronjob::crd::KronJob::crd();
+    let name = crd.metadata.name.clone().unwrap();
+    crds.patch(
+        &name,
+        &PatchParams::apply("kronjob-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply the KronJob CRD");
+    let kronjobs: Api<kube::api::DynamicObject> = Api::all_with(
+        client.clone(),
+        &kronjob::lookup::api_resource(kronjob::model::Kind::KronJob),
+    );
+    common::wait_for(
+        "the KronJob CRD served",
+        Duration::from_secs(30),
+        || async {
+            kronjobs
+                .list(&ListParams::default().limit(1))
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+}
+
+/// A KronJob with the spec of [`cronjob`], as a user would write it.
+pub fn kronjob_object(name: &str, schedule: &str, pod: TestPod) -> kube::api::DynamicObject {
+    let mut v = serde_json::to_value(cronjob(name, schedule, pod)).unwrap();
+    v["apiVersion"] = json!("kronjob.dev/v1alpha1");
+    v["kind"] = json!("KronJob");
+    serde_json::from_value(v).unwrap()
+}
+
+/// The Jobs whose controller is the object with this UID, by name.
+pub async fn jobs_controlled_by(jobs: &Api<Job>, uid: &str) -> Vec<Job> {
+    let mut list: Vec<Job> = jobs
+        .list(&ListParams::default())
+        .await
+        .expect("list jobs")
+        .items
+        .into_iter()
+        .filter(|j| {
+            j.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.uid == uid && r.controller == Some(true))
+        })
+        .collect();
+    list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    list
+}
