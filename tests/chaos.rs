@@ -18,6 +18,8 @@
 //!   so, and everything recovers without a restart. e_late restores it late
 //!   inside a slot's deadline: the slot still runs.
 //! * f: a ResourceQuota exhausted for Jobs, freed inside the deadline.
+//! * g: an admission webhook on Jobs answering 5xx, then slowly, then
+//!   hanging past its timeout.
 //!
 //! The suite has its own control plane (target/cluster-chaos), since killing
 //! the API server of the shared one would break the other suites. Fault
@@ -949,6 +951,162 @@ async fn f_exhausted_quota_then_freed_inside_the_deadline() {
         "{errors_before_free} failed syncs in {free_after:.0} s"
     );
     verdict.assert_ok("exhausted quota");
+}
+
+// ---- g: a failing admission webhook ------------------------------------------
+
+/// A validating admission webhook on the Jobs of one namespace
+/// (`tests/support/webhook.py`, TLS on 127.0.0.1, failurePolicy Fail,
+/// timeoutSeconds 2) that answers 500 for the first 10-20 s of one slot and
+/// then slowly (1.5 s), and hangs past its timeout for the first 10-20 s of
+/// the next slot. Each slot still gets exactly one Job inside its deadline;
+/// the refusals are FailedCreate Events with the API server's message; the
+/// retries back off.
+#[tokio::test]
+async fn g_failing_admission_webhook() {
+    if !enabled("g") {
+        return;
+    }
+    use base64::Engine as _;
+    let mut rng = Rng::for_test("g");
+    let cluster = chaos_cluster().await;
+    let _shared = CONTROL_PLANE.shared().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-webhook").await;
+
+    // The webhook server, with a certificate for 127.0.0.1.
+    let dir = common::repo_root()
+        .join("target/test-logs")
+        .join(format!("webhook-{}", ns.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, mode, port_file) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("mode"),
+        dir.join("port"),
+    );
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (make test installs it)");
+    assert!(status.success(), "openssl req failed");
+    let set_mode = |m: &str| std::fs::write(&mode, m).unwrap();
+    set_mode("ok");
+    let mut server = std::process::Command::new("python3")
+        .arg(common::repo_root().join("tests/support/webhook.py"))
+        .args([&port_file, &mode, &cert, &key])
+        .spawn()
+        .expect("python3");
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let port: u16 = common::wait_for("the webhook's port", Duration::from_secs(20), || {
+        let read = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        let exited = server.try_wait().ok().flatten();
+        async move {
+            if let Some(status) = exited {
+                panic!("webhook.py exited: {status}");
+            }
+            read.ok_or("not yet")
+        }
+    })
+    .await;
+    let _server = KillOnDrop(server);
+    let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&cert).unwrap());
+    let webhook_name = format!("{}.kronjob.dev", ns.name());
+    let config: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration =
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": webhook_name},
+            "webhooks": [{
+                "name": webhook_name,
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 2,
+                "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate"), "caBundle": ca},
+                "rules": [{"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["jobs"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name()}},
+            }],
+        }))
+        .unwrap();
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+    webhooks
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
+
+    let api: Api<CronJob> = ns.api();
+    let created = create_cronjobs(&api, "w", 3, DEADLINE, 100).await;
+    let cronjobs = under_test(&created);
+    let recorder = JobRecorder::start(ns.api());
+    let kronjob =
+        support::Kronjob::start_with_kubeconfig(ns.name(), &cluster.kubeconfig, &[]).await;
+    // The first slot after every CronJob's creation; the webhook's faults
+    // at it and at the next one.
+    let first = minute_at_or_after(cronjobs.iter().map(|c| c.created).max().unwrap() + secs(1.0));
+    let mut figures = vec![];
+    for (slot, fault) in [(first, "5xx"), (first + secs(60.0), "hang 6")] {
+        sleep_until(slot - secs(3.0)).await; // schedules the fault
+        set_mode(fault);
+        let until = rng.f64(10.0, 20.0);
+        sleep_until(slot + secs(until)).await; // schedules the repair
+        set_mode("slow 1.5");
+        let delay = wait_slot(&recorder, &cronjobs, slot, TOLERANCE).await;
+        figures.push(format!(
+            "{fault} for {until:.0} s: Jobs {delay:.1} s after the slot"
+        ));
+    }
+    set_mode("ok");
+    let (_, _, message) =
+        support::wait_for_event(&ns.api(), "w-000", "FailedCreate", Duration::from_secs(10)).await;
+    let errors = kronjob.counter_with("kronjob_reconciles_total", r#"result="error""#);
+    let verdict = check(
+        &cronjobs,
+        &recorder.all().await,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    summary(
+        "g webhook",
+        &format!(
+            "{} CronJobs, {}; {errors} failed syncs; {}; e.g. {message:?}",
+            cronjobs.len(),
+            figures.join(", "),
+            verdict.summary()
+        ),
+    );
+    // Left behind only when the test fails before here; it selects this
+    // test's namespace alone.
+    let _ = webhooks
+        .delete(&webhook_name, &DeleteParams::default())
+        .await;
+    assert!(message.contains("webhook"), "FailedCreate says {message:?}");
+    // Two faults of at most 20 s for 3 CronJobs: backoff, not a hot loop.
+    assert!(errors <= 3.0 * 2.0 * 12.0, "{errors} failed syncs");
+    verdict.assert_ok("failing webhook");
 }
 
 /// Revoke the controller's permissions (the RoleBinding of the chart's
