@@ -42,7 +42,7 @@ test: ## Everything CI runs: chart checks, unit, differential, integration and e
 	hack/with-cluster.sh hack/test-suite.sh
 
 .PHONY: bench
-bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~40 min; BENCH_QUICK=1 for a short run). Not part of `make test`
+bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~2 h 30 min; BENCH_QUICK=1 for a short run). Not part of `make test`
 	hack/bench.sh $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 
 .PHONY: stress
