@@ -108,7 +108,12 @@ pub async fn setup(
                     },
                     "spec": spec
                 }))?;
-                with_retry("create job", || async { api.create(&PostParams::default(), &job).await }).await?;
+                // Created as kronjob's field manager, as if kronjob had run
+                // them: a slot Job made by another manager is a foreign Job to
+                // kronjob (a Warning Event each, docs/metrics.md), which is the
+                // hand-over from another controller, not a steady state.
+                let pp = PostParams { field_manager: Some(kronjob::model::FIELD_MANAGER.into()), ..Default::default() };
+                with_retry("create job", || async { api.create(&pp, &job).await }).await?;
                 let status = json!({"status": {
                     "startTime": start, "completionTime": end, "succeeded": 1,
                     "conditions": [
@@ -324,12 +329,27 @@ async fn relist(
     rss.take_peak();
     let t0 = Instant::now();
     log("restarting kube-apiserver to force a relist");
-    let st = tokio::process::Command::new(script)
-        .arg("kube-apiserver")
-        .status()
-        .await?;
-    if !st.success() {
-        bail!("{} kube-apiserver: {st}", script.display());
+    // The killed API server's port can still be bound for a moment after
+    // hack/cluster-kill.sh sees it gone (the new one then exits with
+    // "address already in use"): the script starts it again when retried.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let st = tokio::process::Command::new(script)
+            .arg("kube-apiserver")
+            .status()
+            .await?;
+        if st.success() {
+            break;
+        }
+        if attempt >= 5 {
+            bail!(
+                "{} kube-apiserver: {st} ({attempt} attempts)",
+                script.display()
+            );
+        }
+        log(format!("restart failed ({st}); retrying"));
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let restart_ms = t0.elapsed().as_millis();
     let ready = Instant::now();
