@@ -202,7 +202,7 @@ def current(rows):
                   f"{v((s.get('etcd_db_bytes') or 0) / 2**20)} MiB ({v((s.get('etcd_db_in_use_bytes') or 0) / 2**20)} MiB in use), "
                   f"kube-apiserver RSS {v((s.get('apiserver_rss_kib') or 0) / 1024)} MiB, etcd RSS {v((s.get('etcd_rss_kib') or 0) / 1024)} MiB, "
                   f"{v((s.get('mem_available_kib') or 0) / 2**20, '{:.1f}')} GiB of memory available.\n")
-        print("| contender | caches synced (ms) | all CronJobs synced (ms) | RSS steady (MiB) | per cached object (KiB) | RSS peak: start-up / relist (MiB) | relist peak / steady | relist | CPU: start-up / 60 s idle / relist (s) | idle requests besides watches | watches re-opened |")
+        print("| contender | caches synced (ms) | all CronJobs synced (ms) | RSS steady (MiB) | per cached object (KiB) | RSS peak: start-up / relist (MiB) | relist peak / steady | relist | CPU: start-up / {idle} s idle / relist (s) | idle requests besides watches | watches re-opened |".replace("{idle}", str(data["run"].get("idle_secs", 60))))
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |")
         for b in base:
             print(f"| (none: baseline, {b['idle_s']} s) | — | — | — | — | — | — | — | — | {v(b['idle_requests'])} | {v(b['idle_watch_requests'])} |")
