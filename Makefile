@@ -47,7 +47,7 @@ chaos: ## Fault-injection suite, full round: >= 50 leader kills, apiserver/etcd 
 	hack/chaos.sh
 
 .PHONY: bench
-bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~40 min; BENCH_QUICK=1 for a short run). Not part of `make test`
+bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~2 h 30 min; BENCH_QUICK=1 for a short run). Not part of `make test`
 	hack/bench.sh $(if $(filter 1,$(BENCH_QUICK)),--quick,)
 
 .PHONY: stress
