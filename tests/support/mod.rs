@@ -268,23 +268,7 @@ pub async fn wait_for_event(
 }
 
 pub async fn owned_jobs(jobs: &Api<Job>, cronjob: &CronJob) -> Vec<Job> {
-    let uid = cronjob.metadata.uid.clone().unwrap();
-    let mut list: Vec<Job> = jobs
-        .list(&ListParams::default())
-        .await
-        .expect("list jobs")
-        .items
-        .into_iter()
-        .filter(|j| {
-            j.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|r| r.uid == uid && r.controller == Some(true))
-        })
-        .collect();
-    list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    list
+    jobs_controlled_by(jobs, cronjob.metadata.uid.as_deref().unwrap()).await
 }
 
 pub async fn get_cronjob(api: &Api<CronJob>, name: &str) -> CronJob {
