@@ -44,6 +44,7 @@ pub struct Metrics {
     pub undecodable_objects: IntCounterVec,
     pub sync_panics: IntCounter,
     pub foreign_jobs: IntCounter,
+    pub status_write_errors: IntCounter,
     pub runtime_stall: Histogram,
     pub runtime_longest_stall: prometheus::Gauge,
     pub leader: IntGauge,
@@ -166,6 +167,10 @@ impl Metrics {
                 "kronjob_undecodable_objects_total",
                 "Objects (each version once) kronjob could not read and skipped or read in part, by resource (cronjobs, jobs).",
                 &["resource"]
+            )),
+            status_write_errors: reg!(IntCounter::new(
+                "kronjob_status_write_errors_total",
+                "Status writes that failed and will be retried with backoff."
             )),
             foreign_jobs: reg!(IntCounter::new(
                 "kronjob_foreign_jobs_total",

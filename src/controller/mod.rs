@@ -8,6 +8,7 @@ pub mod event_publisher;
 pub mod job_cache;
 pub mod kinds;
 pub mod relist;
+pub mod status_writer;
 pub mod sync;
 
 use std::collections::{HashMap, HashSet};
@@ -24,7 +25,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource, ResourceExt};
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::health::Health;
@@ -83,15 +84,19 @@ pub struct Shared {
     undecodable: Mutex<HashMap<String, Option<String>>>,
     /// UIDs of Jobs reported as made by another CronJob controller.
     foreign: Mutex<HashSet<String>>,
+    /// Job creates in flight: status writes wait behind them.
+    pub creates: status_writer::CreateGate,
 }
 
 /// How long a Job counts as recorded by our own write.
 const OWN_WRITE_MEMORY: Duration = Duration::from_secs(30);
 
-/// What one reconcile sees: the shared state plus its scope's Job cache.
+/// What one reconcile sees: the shared state plus its scope's Job cache
+/// and status changes waiting to be written.
 pub struct Context {
     pub shared: Arc<Shared>,
     pub jobs: Arc<JobCache>,
+    pub pending: Arc<status_writer::PendingStatus>,
 }
 
 impl std::ops::Deref for Context {
@@ -127,6 +132,7 @@ impl Shared {
             deleted: Mutex::default(),
             undecodable: Mutex::default(),
             foreign: Mutex::default(),
+            creates: status_writer::CreateGate::default(),
         }
     }
 
@@ -494,6 +500,7 @@ async fn run_scope(
     let ctx = Arc::new(Context {
         shared: shared.clone(),
         jobs: cache.clone(),
+        pending: Arc::default(),
     });
 
     let job_metrics = shared.metrics.clone();
@@ -632,7 +639,10 @@ async fn run_kind<K: ServedKind>(
     });
 
     let cache_gauge = reader.clone();
-    Controller::for_stream(objects, reader)
+    let store = reader.clone();
+    let writer_ctx = ctx.clone();
+    let stopped = Arc::new(Notify::new());
+    let controller = Controller::for_stream(objects, reader)
         .reconcile_on(by_jobs)
         // Every time this replica becomes leader, sync every object.
         .reconcile_all_on(leader_gains(shared.leader.clone()))
@@ -649,7 +659,56 @@ async fn run_kind<K: ServedKind>(
             }
             future::ready(())
         })
-        .await;
+        .then(|()| {
+            stopped.notify_one();
+            future::ready(())
+        });
+    // The status writer runs until the controller has stopped (its last
+    // syncs done), then writes what is left.
+    let write = |batch| write_pending::<K>(writer_ctx.clone(), store.clone(), batch);
+    let writer = status_writer::run(
+        K::KIND,
+        &writer_ctx.pending,
+        &writer_ctx.shared.creates,
+        write,
+        stopped.notified(),
+    );
+    futures::join!(controller, writer);
+}
+
+/// Write one object's waiting status change (see `status_writer`), on its
+/// cached copy; true when done (written, or moot: the object is gone or
+/// this replica no longer leads, and the next leader works it out).
+async fn write_pending<K: ServedKind>(
+    ctx: Arc<Context>,
+    store: reflector::Store<Cached<K>>,
+    batch: status_writer::Batch,
+) -> (String, bool) {
+    if !ctx.is_leader() {
+        return (batch.uid, true);
+    }
+    let key = ObjectRef::new(&batch.name).within(&batch.namespace);
+    let base = store
+        .get(&key)
+        .and_then(|c| c.scheduled().ok().cloned())
+        .filter(|o| o.uid == batch.uid);
+    let Some(base) = base else {
+        return (batch.uid, true);
+    };
+    let api: Api<Cached<K>> = Api::namespaced(ctx.client.clone(), &batch.namespace);
+    match sync::write_status::<K>(&api, &base, &batch.delta).await {
+        Ok(written) => {
+            if written.is_some() {
+                ctx.remember_own_write(batch.delta.add_active.iter().filter_map(|r| r.uid.clone()));
+            }
+            (batch.uid, true)
+        }
+        Err(e) => {
+            warn!(namespace = %batch.namespace, name = %batch.name, error = %e, "status write failed; retrying");
+            ctx.metrics.status_write_errors.inc();
+            (batch.uid, false)
+        }
+    }
 }
 
 /// A stream that yields once each time leadership goes from false to true.

@@ -68,10 +68,15 @@ pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Sy
     let jobs_api: Api<CompactJob> = Api::namespaced(ctx.client.clone(), ns);
     let jobs = ctx.jobs.owned_by(&object.uid);
 
+    // Plan on the status as it is once the changes still waiting to be
+    // written are (status_writer.rs).
+    let mut object = Cow::Borrowed(object);
+    if ctx.pending.has(&object.uid) {
+        ctx.pending.overlay(object.to_mut());
+    }
     // An unfinished Job missing from status.active is usually our own status
     // write not yet seen by the watch: re-read the CronJob once before
     // calling the Job unexpected.
-    let mut object = Cow::Borrowed(object);
     let mut lookups = planner::lookups_needed(&object, &jobs);
     let ours_in_flight = |name: &String| {
         jobs.iter()
@@ -89,7 +94,8 @@ pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Sy
     }
     if !lookups.unexpected.is_empty() {
         match reread(&cronjobs, &object).await? {
-            Some(fresh) => {
+            Some(mut fresh) => {
+                ctx.pending.overlay(&mut fresh);
                 lookups = planner::lookups_needed(&fresh, &jobs);
                 object = Cow::Owned(fresh);
             }
@@ -131,15 +137,14 @@ pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Sy
     let mut delta = plan.delta.clone();
     let outcome = carry_out(&plan, &object, &jobs_api, ctx, &mut delta).await;
 
-    // At most one status write per sync, only if something changed, even
-    // when an effect failed part-way (what did happen is recorded).
-    let written = write_status::<K>(&cronjobs, &object, &delta).await?;
-    if written.is_some() {
-        ctx.remember_own_write(delta.add_active.iter().filter_map(|r| r.uid.clone()));
-    }
+    // The status change, even when an effect failed part-way (what did
+    // happen is recorded), is written behind the creates of a burst, merged
+    // with any other change of this object still waiting.
+    let mut status_now = object.status.clone();
+    delta.apply(&mut status_now);
+    ctx.pending.add(&object, delta);
     outcome?;
-    let status_now = written.as_ref().map_or(&object.status, |w| &w.status);
-    record_gauges(ctx, &object, status_now, &plan);
+    record_gauges(ctx, &object, &status_now, &plan);
     record_counters(ctx, &object, &plan);
     Ok(Synced {
         wake_at: plan.wake_at,
@@ -238,7 +243,10 @@ async fn create(
             action: "create job",
             source: kube::Error::BuildRequest(e),
         })?;
-    match ctx.client.request::<CompactJob>(request).await {
+    let creating = ctx.creates.creating();
+    let response = ctx.client.request::<CompactJob>(request).await;
+    drop(creating);
+    match response {
         Ok(created) => {
             crate::failpoints::crash_after_create(&object.name);
             let skew = Timestamp::now().duration_since(c.slot).as_secs_f64();
@@ -322,7 +330,7 @@ async fn create(
 /// the same delta applied to the fresh copy: other writers' changes are
 /// kept. What the kind's status cannot hold (a CronJob's run-now token) is
 /// written to its metadata afterwards.
-async fn write_status<K: ServedKind>(
+pub async fn write_status<K: ServedKind>(
     api: &Api<Cached<K>>,
     object: &Scheduled,
     delta: &StatusDelta,
