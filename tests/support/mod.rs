@@ -17,7 +17,11 @@ use serde_json::json;
 use crate::common::{self, TestPod};
 
 pub mod chaos;
+pub mod flavor;
 pub mod proxy;
+
+#[allow(unused_imports)] // not every test binary runs both kinds
+pub use flavor::{Flavor, Objects, install_kronjob_crd};
 
 /// A `kronjob run` child process; killed when dropped.
 pub struct Kronjob {
@@ -207,9 +211,19 @@ pub fn cronjob(name: &str, schedule: &str, pod: TestPod) -> CronJob {
 
 /// (type, reason, message) of the Events about a CronJob, oldest first.
 pub async fn events(events: &Api<Event>, cronjob: &str) -> Vec<(String, String, String)> {
+    events_of(events, "CronJob", cronjob).await
+}
+
+/// (type, reason, message) of the Events about the object `kind`/`name`,
+/// oldest first.
+pub async fn events_of(
+    events: &Api<Event>,
+    kind: &str,
+    name: &str,
+) -> Vec<(String, String, String)> {
     let mut list = events
         .list(&ListParams::default().fields(&format!(
-            "involvedObject.name={cronjob},involvedObject.kind=CronJob"
+            "involvedObject.name={name},involvedObject.kind={kind}"
         )))
         .await
         .expect("list events")
@@ -237,13 +251,28 @@ pub async fn wait_for_event(
     reason: &str,
     timeout: Duration,
 ) -> (String, String, String) {
-    common::wait_for(&format!("event {reason} on {cronjob}"), timeout, || async {
-        let evs = events(api, cronjob).await;
-        evs.iter()
-            .find(|e| e.1 == reason)
-            .cloned()
-            .ok_or_else(|| format!("{:?}", evs.iter().map(|e| &e.1).collect::<Vec<_>>()))
-    })
+    wait_for_event_of(api, "CronJob", cronjob, reason, timeout).await
+}
+
+/// The first Event with `reason` about the object `kind`/`name`.
+pub async fn wait_for_event_of(
+    api: &Api<Event>,
+    kind: &str,
+    name: &str,
+    reason: &str,
+    timeout: Duration,
+) -> (String, String, String) {
+    common::wait_for(
+        &format!("event {reason} on {kind} {name}"),
+        timeout,
+        || async {
+            let evs = events_of(api, kind, name).await;
+            evs.iter()
+                .find(|e| e.1 == reason)
+                .cloned()
+                .ok_or_else(|| format!("{:?}", evs.iter().map(|e| &e.1).collect::<Vec<_>>()))
+        },
+    )
     .await
 }
 
@@ -265,6 +294,19 @@ pub async fn owned_jobs(jobs: &Api<Job>, cronjob: &CronJob) -> Vec<Job> {
         .collect();
     list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     list
+}
+
+/// kubectl of the cached Kubernetes build, else the one on PATH.
+pub fn kubectl() -> String {
+    let cache = std::env::var_os("KRONJOB_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kronjob"));
+    let built = cache.join("k8s-v1.36.3/bin/kubectl");
+    if built.exists() {
+        built.into_os_string().into_string().unwrap()
+    } else {
+        "kubectl".into()
+    }
 }
 
 pub async fn get_cronjob(api: &Api<CronJob>, name: &str) -> CronJob {
