@@ -29,8 +29,9 @@ cluster-up: k8s ## Start the local control plane (etcd, apiserver, controller-ma
 	hack/cluster-up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane and remove target/cluster
+cluster-down: ## Stop the local control planes and remove target/cluster (and the chaos suite's target/cluster-chaos)
 	hack/cluster-down.sh
+	KRONJOB_CLUSTER_DIR=target/cluster-chaos hack/cluster-down.sh
 
 .PHONY: build
 build: ## cargo build
@@ -40,6 +41,10 @@ build: ## cargo build
 test: ## Everything CI runs: chart checks, unit, differential, integration and e2e tests on the local control plane
 	hack/build-tools.sh
 	hack/with-cluster.sh hack/test-suite.sh
+
+.PHONY: chaos
+chaos: ## Fault-injection suite, full round: >= 50 leader kills, apiserver/etcd restarts, partitions, RBAC revoked (~25 min, own control plane)
+	hack/chaos.sh
 
 .PHONY: bench
 bench: k8s ## Benchmark kronjob against kube-controller-manager's CronJob controller (~40 min; BENCH_QUICK=1 for a short run). Not part of `make test`

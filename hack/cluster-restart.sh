@@ -5,8 +5,9 @@
 #   KRONJOB_CLUSTER_DIR=target/cluster-chaos hack/cluster-restart.sh etcd
 # A component still running is killed first (SIGKILL), so this is also a
 # crash-and-restart. Waits at most KRONJOB_CLUSTER_TIMEOUT seconds (default
-# 90) for etcd's /health or the apiserver's /readyz; other components only
-# need to stay alive for a second. Used by the chaos suite (tests/chaos.rs).
+# 180: on a loaded machine a restarted apiserver took 100 s to be ready) for
+# etcd's /health or the apiserver's /readyz; other components only need to
+# stay alive for a second. Used by the chaos suite (tests/chaos.rs).
 set -euo pipefail
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=hack/cluster-lib.sh
@@ -15,7 +16,7 @@ source "$HACK_DIR/cluster-lib.sh"
 name=${1:?usage: cluster-restart.sh COMPONENT (one of ${COMPONENTS[*]})}
 [[ " ${COMPONENTS[*]} " == *" $name "* ]] || { log "ERROR: unknown component $name"; exit 2; }
 [[ -f "$CMDS/$name" ]] || { log "ERROR: no recorded command line $CMDS/$name (is a control plane running in $STATE?)"; exit 1; }
-TIMEOUT="${KRONJOB_CLUSTER_TIMEOUT:-90}"
+TIMEOUT="${KRONJOB_CLUSTER_TIMEOUT:-180}"
 
 if component_pid "$name" >/dev/null; then
   "$HACK_DIR/cluster-kill.sh" "$name"

@@ -9,7 +9,15 @@ echo "[test] helm lint + kubeconform" >&2
 hack/chart-check.sh
 echo "[test] helm install into the control plane" >&2
 hack/chart-install-test.sh
-echo "[test] cargo test (unit, differential, integration, e2e)" >&2
+# tests/chaos.rs runs its reduced round on a control plane of its own
+# (target/cluster-chaos, started by the suite): stop it afterwards.
+stop_chaos() {
+  local rc=$?
+  [[ "${KEEP_CLUSTER:-0}" == 1 ]] || KRONJOB_CLUSTER_DIR=target/cluster-chaos hack/cluster-down.sh >/dev/null 2>&1 || true
+  exit "$rc"
+}
+trap stop_chaos EXIT
+echo "[test] cargo test (unit, differential, integration, e2e, chaos)" >&2
 # The e2e tests mostly wait on the API server: run many at once.
 # --features failpoints: the suites inject faults (src/failpoints.rs).
 RUST_TEST_THREADS="${RUST_TEST_THREADS:-16}" cargo test --locked --all-targets --features failpoints

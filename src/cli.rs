@@ -104,6 +104,11 @@ pub struct RunArgs {
     /// or both, comma-separated.
     #[arg(long, env = "KRONJOB_SERVE", value_delimiter = ',', default_value = "cronjobs", value_parser = served_kind)]
     pub serve: Vec<Kind>,
+    /// Plan every served object again at least this often, whatever the
+    /// events (a safety net for a lost event or a step of the wall clock);
+    /// 0 turns it off.
+    #[arg(long, env = "KRONJOB_RESYNC_PERIOD", default_value = "10m", value_parser = duration)]
+    pub resync_period: Duration,
     #[arg(long, value_enum, default_value = "text", env = "KRONJOB_LOG_FORMAT")]
     pub log_format: LogFormat,
 }
@@ -367,6 +372,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         namespaces: args.namespaces.clone(),
         concurrency: args.concurrency.max(1),
         instance: identity,
+        resync: Some(args.resync_period).filter(|p| !p.is_zero()),
     };
     let shared = Arc::new(Shared::new(
         client,

@@ -67,3 +67,28 @@ pub fn from_config(config: Config) -> anyhow::Result<Client> {
         .service(http_client);
     Ok(Client::new(service, config.default_namespace))
 }
+
+/// Does the API server stream a watch's initial list (`sendInitialEvents`,
+/// the WatchList feature: on by default since Kubernetes 1.34)? Asked with a
+/// one-second watch of Jobs selected to match none: a server that streams
+/// answers with the bookmark that ends the initial events; an older one
+/// refuses the parameter or sends nothing.
+pub async fn streams_initial_lists(client: &Client, namespace: Option<&str>) -> bool {
+    use futures::StreamExt;
+    use kube::api::{Api, WatchParams};
+    use kube::core::WatchEvent;
+    let jobs: Api<crate::controller::compact::CompactJob> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let params = WatchParams::default()
+        .fields("metadata.name=kronjob-streaming-list-probe")
+        .timeout(1)
+        .initial_events();
+    let Ok(events) = jobs.watch(&params, "0").await else {
+        return false;
+    };
+    let first = tokio::time::timeout(Duration::from_secs(5), Box::pin(events).next()).await;
+    matches!(first, Ok(Some(Ok(WatchEvent::Bookmark(b))))
+        if b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str) == Some("true"))
+}

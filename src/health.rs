@@ -61,7 +61,10 @@ pub async fn heartbeat(
 
 /// The longest a watch that keeps failing goes without reporting another
 /// error: the watcher's largest backoff (30 s with up to 100 % jitter) plus
-/// time for the failing request itself.
+/// time for the failing request itself. (kube-runtime's `Controller` pauses
+/// its merged trigger stream after each error with the same backoff; that
+/// pause runs alongside the watcher's own, so the next attempt comes after
+/// the longer of the two, not their sum.)
 pub const WATCH_RETRY_WINDOW: Duration = Duration::from_secs(75);
 
 /// Errors in a row that make a watch count as broken. One error is how a

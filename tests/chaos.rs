@@ -57,16 +57,11 @@ fn secs(s: f64) -> SignedDuration {
     SignedDuration::from_secs_f64(s)
 }
 
-/// The standby's takeover after the leader's death: it must have seen the
-/// Lease unrenewed for a whole lease duration (the leader's last renewal
-/// was at most a retry period before its death), and it notices within two
-/// retry periods (its own polling) after that.
-fn takeover_bounds() -> (f64, f64) {
-    (
-        LEASE_DURATION - RETRY_PERIOD - 0.5,
-        LEASE_DURATION + 2.0 * RETRY_PERIOD + 1.0,
-    )
-}
+/// The latest a standby takes over after the leader's death: it sees the
+/// last renewal within a retry period (its polling), waits a lease
+/// duration, and acts at its next round. (The earliest is checked on the
+/// Lease itself: `LeaseRecorder::takeovers`.)
+const TAKEOVER_AFTER_DEATH: f64 = LEASE_DURATION + 2.0 * RETRY_PERIOD + 1.0;
 
 fn under_test(cronjobs: &[CronJob]) -> Vec<CronJobUnderTest> {
     cronjobs
@@ -97,13 +92,14 @@ async fn a_leader_killed_at_random_moments_of_bursts() {
     let created = create_cronjobs(&api, "k", knobs.cronjobs(100), DEADLINE, 100).await;
     let cronjobs = under_test(&created);
     let recorder = JobRecorder::start(ns.api());
+    let leases = LeaseRecorder::start(ns.api());
     let mut replicas = Replicas::new(ns.name(), "kill");
     let first = replicas.start(&cluster.kubeconfig).await;
     replicas.wait_leader(Duration::from_secs(20)).await;
     replicas.start(&cluster.kubeconfig).await;
     assert!(replicas.is_leader(first));
 
-    let (low, high) = takeover_bounds();
+    let high = TAKEOVER_AFTER_DEATH;
     let mut takeovers = vec![];
     let mut slot_delays = vec![];
     let start = minute_at_or_after(Timestamp::now() + secs(8.0));
@@ -128,8 +124,8 @@ async fn a_leader_killed_at_random_moments_of_bursts() {
                 .expect("the new leader logged it");
             let took = secs_between(killed_at, led_at);
             assert!(
-                (low..=high).contains(&took),
-                "{} took over {took:.2} s after the leader's death; expected {low}..{high} s",
+                took <= high,
+                "{} took over {took:.2} s after the leader's death; expected at most {high} s",
                 replicas.all[next].identity
             );
             takeovers.push(took);
@@ -145,23 +141,28 @@ async fn a_leader_killed_at_random_moments_of_bursts() {
         Timestamp::now(),
         TOLERANCE,
     );
-    let intervals = replicas.assert_one_leader_at_a_time();
+    let leadership = replicas.leadership();
+    let takeovers_on_lease = leases.takeovers(LEASE_DURATION);
     let (events, repeated) = repeated_events(&ns.api::<Event>(), &["SuccessfulCreate"]).await;
     summary(
         "a leader SIGKILL",
         &format!(
             "{} CronJobs, {minutes} bursts, {} leader kills, takeover min/median/max {}, \
-             {intervals} leadership intervals without overlap, all Jobs of a burst after {}; {}; \
+             {}, {}, all Jobs of a burst after {}; {}; \
              {events} SuccessfulCreate Events, repeated {}",
             cronjobs.len(),
             takeovers.len(),
             spread(&takeovers),
+            leadership.summary(),
+            takeovers_on_lease.summary(),
             spread(&slot_delays),
             verdict.summary(),
             repeated.len()
         ),
     );
     verdict.assert_ok("leader kills");
+    leadership.assert_ok();
+    takeovers_on_lease.assert_ok();
     assert!(repeated.is_empty(), "a Job created twice: {repeated:#?}");
 }
 
@@ -180,35 +181,54 @@ async fn b_apiserver_and_etcd_killed_and_restarted_during_bursts() {
     let client = cluster.client().await;
     let ns = ChaosNamespace::new(&client, "chaos-cp").await;
     let minutes = knobs.minutes(1, 6);
-    let max_down = if knobs.full { 12.0 } else { 8.0 };
+    let max_down = 12.0;
     let api: Api<CronJob> = ns.api();
     let created = create_cronjobs(&api, "c", knobs.cronjobs(100), DEADLINE, 100).await;
     let cronjobs = under_test(&created);
     let recorder = JobRecorder::start(ns.api());
+    let leases = LeaseRecorder::start(ns.api());
     let mut replicas = Replicas::new(ns.name(), "cp");
     replicas.start(&cluster.kubeconfig).await;
     replicas.wait_leader(Duration::from_secs(20)).await;
     replicas.start(&cluster.kubeconfig).await;
 
-    // The faults: (component, when). A burst each, the API server and etcd
-    // in turn; with a single burst (the reduced round) etcd goes down 25-35 s
-    // after it, while its Jobs finish and their status is written.
+    // The faults: (slot, component, when, how long down). In the full round
+    // first a burst each, the API server and etcd in turn, at random; then,
+    // in both rounds, the API server killed just before a burst and down for
+    // 25 s (about 30 s with its restart, inside the 50 s deadline), and etcd
+    // 35-40 s after that burst.
     let start = minute_at_or_after(Timestamp::now() + secs(8.0));
+    let random_bursts = if knobs.full {
+        minutes
+    } else {
+        knobs.minutes.unwrap_or(0)
+    };
     let mut faults = vec![];
-    for m in 0..minutes {
+    for m in 0..random_bursts {
         let slot = start + SignedDuration::from_mins(i64::from(m));
         let component = if m % 2 == 0 { "kube-apiserver" } else { "etcd" };
-        faults.push((slot, component, slot + secs(rng.f64(-2.0, 3.0))));
+        let kill_at = slot + secs(rng.f64(-2.0, 3.0));
+        faults.push((slot, component, kill_at, rng.secs(2.0, max_down)));
     }
-    if minutes == 1 {
-        faults.push((start, "etcd", start + secs(rng.f64(25.0, 35.0))));
-    }
+    let long = start + SignedDuration::from_mins(i64::from(random_bursts));
+    faults.push((
+        long,
+        "kube-apiserver",
+        long - secs(1.0),
+        Duration::from_secs(25),
+    ));
+    faults.push((
+        long,
+        "etcd",
+        long + secs(rng.f64(35.0, 40.0)),
+        rng.secs(2.0, 8.0),
+    ));
+    let minutes = random_bursts + 1;
     let mut outages = vec![];
     let mut recoveries = vec![];
     let mut slot_delays = vec![];
     let (mut apiserver_kills, mut etcd_kills) = (0, 0);
-    for (slot, component, kill_at) in faults {
-        let down = rng.secs(2.0, max_down);
+    for (slot, component, kill_at, down) in faults {
         // Sleeping here only schedules the fault.
         sleep_until(kill_at).await;
         cluster.kill(component).await;
@@ -246,23 +266,30 @@ async fn b_apiserver_and_etcd_killed_and_restarted_during_bursts() {
         Timestamp::now(),
         TOLERANCE,
     );
-    let intervals = replicas.assert_one_leader_at_a_time();
+    let leadership = replicas.leadership();
+    let takeovers_on_lease = leases.takeovers(LEASE_DURATION);
     let (events, repeated) = repeated_events(&ns.api::<Event>(), &["SuccessfulCreate"]).await;
+    // The next tests get a control plane that works as a whole again.
+    cluster.wait_functional().await;
     summary(
         "b control plane",
         &format!(
             "{} CronJobs, {minutes} bursts, {apiserver_kills} kube-apiserver and {etcd_kills} etcd kills, \
              outage (kill to healthy) {}, leader again after {}, all Jobs of a burst after {}, \
-             {intervals} leadership intervals without overlap; {}; {events} SuccessfulCreate Events, repeated {}",
+             {}, {}; {}; {events} SuccessfulCreate Events, repeated {}",
             cronjobs.len(),
             spread(&outages),
             spread(&recoveries),
             spread(&slot_delays),
+            leadership.summary(),
+            takeovers_on_lease.summary(),
             verdict.summary(),
             repeated.len()
         ),
     );
     verdict.assert_ok("control-plane kills");
+    leadership.assert_ok();
+    takeovers_on_lease.assert_ok();
     assert!(repeated.is_empty(), "a Job created twice: {repeated:#?}");
 }
 
@@ -357,6 +384,7 @@ async fn d_partitioned_leader_stops_before_the_standby_takes_over() {
     created.extend(create_cronjobs(&api, "h", 5, DEADLINE, 1).await);
     let cronjobs = under_test(&created);
     let recorder = JobRecorder::start(ns.api());
+    let leases = LeaseRecorder::start(ns.api());
 
     let proxy = Proxy::start(cluster.api);
     let proxied =
@@ -420,7 +448,8 @@ async fn d_partitioned_leader_stops_before_the_standby_takes_over() {
         Timestamp::now(),
         TOLERANCE,
     );
-    let intervals = replicas.assert_one_leader_at_a_time();
+    let leadership = replicas.leadership();
+    let takeovers_on_lease = leases.takeovers(LEASE_DURATION);
     let (events, repeated) = repeated_events(
         &ns.api::<Event>(),
         &["SuccessfulCreate", "SuccessfulDelete"],
@@ -431,19 +460,23 @@ async fn d_partitioned_leader_stops_before_the_standby_takes_over() {
         &format!(
             "{} CronJobs ({} with history limit 1), {rounds} partitions (blackhole, slow alternately), \
              old leader stepped down after {} (renew deadline {RENEW_DEADLINE} s), standby led after {}, \
-             all Jobs of a burst after {}, {intervals} leadership intervals without overlap; {}; \
+             all Jobs of a burst after {}, {}, {}; {}; \
              {events} distinct create/delete Events, repeated {}; proxy: {:?}",
             cronjobs.len(),
             5,
             spread(&step_downs),
             spread(&takeovers),
             spread(&slot_delays),
+            leadership.summary(),
+            takeovers_on_lease.summary(),
             verdict.summary(),
             repeated.len(),
             proxy.stats
         ),
     );
     verdict.assert_ok("partitions");
+    leadership.assert_ok();
+    takeovers_on_lease.assert_ok();
     assert!(
         repeated.is_empty(),
         "a create or delete ran twice: {repeated:#?}"
@@ -509,14 +542,11 @@ async fn e_permissions_revoked_and_restored_at_runtime() {
     revoke_and_restore("e RBAC revoked", rounds, |rng| rng.f64(3.0, 20.0)).await;
 }
 
-/// FAILS (reported to the lead): permissions restored 40 s after a slot,
-/// inside its 50 s deadline, and the slot is lost. A Job create refused
-/// with 403 is retried by the controller's error backoff (1 s doubling):
-/// at the slot +1, +3, +7, +15, +31 s, then +63 s, past the deadline, and
-/// nothing else wakes the CronJob in between. The backoff's requeue also
-/// replaces the wake at the next slot, which then runs late (here +3 s; up
-/// to the 5 min cap after a longer outage, losing the slots in between).
-/// Reproduce: `cargo test --test chaos -- e_late --nocapture`.
+/// Permissions restored 40 s after a slot, inside its 50 s deadline: the
+/// slot still runs. A plain error backoff (1 s doubling) would retry the
+/// refused create at +1, +3, +7, +15, +31 s and next at +63 s, past the
+/// deadline; `planner::retry` keeps retrying at least every half of the
+/// time left. Reproduce: `cargo test --test chaos -- e_late --nocapture`.
 #[tokio::test]
 async fn e_late_permissions_restored_inside_the_deadline_still_run_the_slot() {
     if !enabled("e_late") {
@@ -655,7 +685,11 @@ async fn revoke_and_restore(
             .unwrap();
         let repaired = Timestamp::now();
         restored_at.push(secs_between(slot, repaired).round());
-        common::wait_for("/readyz to recover", Duration::from_secs(120), || async {
+        // The watch's next attempt may be up to 60 s away (the watcher's
+        // backoff after a streak of errors, and the controller's pause of
+        // its triggers alongside it); a resumed watch that delivers nothing
+        // counts as working after 75 s of silence (src/health.rs).
+        common::wait_for("/readyz to recover", Duration::from_secs(180), || async {
             match readyz(port).await {
                 (200, _) => Ok(()),
                 (code, body) => Err(format!("{code} {body}")),

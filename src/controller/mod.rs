@@ -36,7 +36,7 @@ use compact::{Cached, CompactJob};
 use event_publisher::{EventPublisher, Reporter};
 use job_cache::JobCache;
 use kinds::{CronJobs, KronJobs, ServedKind};
-use sync::SyncError;
+use sync::{SyncError, SyncFailure};
 
 /// Event source component, as upstream's controller reports it.
 pub const COMPONENT: &str = "cronjob-controller";
@@ -51,6 +51,9 @@ pub struct Settings {
     pub instance: String,
     /// The kinds this replica serves (`--serve`).
     pub kinds: Vec<Kind>,
+    /// Every object is planned again at least this often (`--resync-period`);
+    /// None: never, only on changes and timers.
+    pub resync: Option<Duration>,
 }
 
 /// (spec generation, (reason, message) already reported for it)
@@ -91,6 +94,8 @@ pub struct Shared {
     /// also when our own status write (a KronJob's next slot) syncs the
     /// object again while that slot is still due.
     rejected: Mutex<HashMap<String, (i64, Timestamp)>>,
+    /// The safety resync period (`Settings::resync`).
+    resync: Option<Duration>,
 }
 
 /// How long a Job counts as recorded by our own write.
@@ -139,6 +144,7 @@ impl Shared {
             foreign: Mutex::default(),
             creates: status_writer::CreateGate::default(),
             rejected: Mutex::default(),
+            resync: settings.resync,
         }
     }
 
@@ -361,7 +367,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 async fn reconcile<K: ServedKind>(
     cached: Arc<Cached<K>>,
     ctx: Arc<Context>,
-) -> Result<Action, SyncError> {
+) -> Result<Action, SyncFailure> {
     if !ctx.is_leader() {
         // A standby keeps its caches warm but acts on nothing; taking the
         // lease triggers a sync of every object.
@@ -389,7 +395,7 @@ async fn reconcile<K: ServedKind>(
             span.in_scope(|| error!(panic = %message, "sync panicked; backing off"));
             ctx.metrics.sync_panics.inc();
             ctx.emit(object, &events::sync_panicked(&message));
-            Err(SyncError::Panicked(message))
+            Err(SyncError::Panicked(message).into())
         }),
         // Lost the lease: stop at once. Whatever was half done is finished
         // by the next leader (Job names are deterministic, AlreadyExists is
@@ -423,10 +429,11 @@ fn requeue_delay(at: Timestamp, now: Timestamp) -> Duration {
         .max(Duration::from_millis(1))
 }
 
-/// Retry a failed sync with exponential backoff: 1 s doubling to 5 min.
+/// Retry a failed sync with exponential backoff, never past the failed
+/// slot's deadline or the next slot (`planner::retry`).
 fn error_policy<K: ServedKind>(
     cronjob: Arc<Cached<K>>,
-    err: &SyncError,
+    err: &SyncFailure,
     ctx: Arc<Context>,
 ) -> Action {
     let mut failures = ctx.failures.lock();
@@ -434,7 +441,7 @@ fn error_policy<K: ServedKind>(
         .entry(cronjob.uid().unwrap_or_default())
         .or_insert(0);
     *n = n.saturating_add(1);
-    let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
+    let delay = crate::planner::retry::delay(*n, err.retry, Timestamp::now());
     warn!(namespace = %cronjob.namespace().unwrap_or_default(), name = %cronjob.name_any(), error = %err, retry_in = ?delay, "sync failed");
     Action::requeue(delay)
 }
@@ -512,6 +519,18 @@ async fn run_scope(
     shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     let client = shared.client.clone();
+    // Stream the initial lists where the API server can (no paged LIST:
+    // less memory on both sides at start-up and at every relist).
+    let streaming = crate::client::streams_initial_lists(&client, scope.as_deref()).await;
+    info!(
+        scope = scope.as_deref().unwrap_or("all namespaces"),
+        streaming, "initial lists are streamed (sendInitialEvents)"
+    );
+    let watch_config = if streaming {
+        watcher::Config::default().streaming_lists()
+    } else {
+        watcher::Config::default()
+    };
     let jobs: Api<CompactJob> = match &scope {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
@@ -528,7 +547,7 @@ async fn run_scope(
     let job_shared = shared.clone();
     let job_kinds = kinds.clone();
     let job_events = observe_watch(
-        watcher::watcher(jobs, watcher::Config::default()).default_backoff(),
+        watcher::watcher(jobs, watch_config.clone()).default_backoff(),
         "jobs",
         scope.clone(),
         shared.metrics.clone(),
@@ -584,6 +603,7 @@ async fn run_scope(
         run_kind::<CronJobs>(
             ctx.clone(),
             &scope,
+            &watch_config,
             cronjob_rx,
             concurrency,
             shutdown.clone(),
@@ -593,6 +613,7 @@ async fn run_scope(
         run_kind::<KronJobs>(
             ctx.clone(),
             &scope,
+            &watch_config,
             kronjob_rx,
             concurrency,
             shutdown.clone(),
@@ -621,6 +642,7 @@ async fn run_scope(
 async fn run_kind<K: ServedKind>(
     ctx: Arc<Context>,
     scope: &Option<String>,
+    watch_config: &watcher::Config,
     triggers: Triggers<K>,
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -643,7 +665,7 @@ async fn run_kind<K: ServedKind>(
     };
     let objects = relist::settle_relists(
         observe_watch(
-            watcher::watcher(api, watcher::Config::default()).default_backoff(),
+            watcher::watcher(api, watch_config.clone()).default_backoff(),
             resource,
             scope.clone(),
             metrics.clone(),
@@ -666,6 +688,9 @@ async fn run_kind<K: ServedKind>(
         .reconcile_on(by_jobs)
         // Every time this replica becomes leader, sync every object.
         .reconcile_all_on(leader_gains(shared.leader.clone()))
+        // And every resync period: a lost event or a step of the wall clock
+        // delays a decision by at most that.
+        .reconcile_all_on(resyncs(shared.resync))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::<K>, error_policy::<K>, ctx)
@@ -732,6 +757,23 @@ async fn write_pending<K: ServedKind>(
 }
 
 /// A stream that yields once each time leadership goes from false to true.
+/// A tick every `period` (the first one a period from now), or never.
+fn resyncs(period: Option<Duration>) -> impl Stream<Item = ()> + Send {
+    match period.filter(|p| !p.is_zero()) {
+        Some(period) => {
+            let start = tokio::time::Instant::now() + period;
+            let mut ticks = tokio::time::interval_at(start, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            futures::stream::unfold(ticks, |mut t| async move {
+                t.tick().await;
+                Some(((), t))
+            })
+            .left_stream()
+        }
+        None => futures::stream::pending().right_stream(),
+    }
+}
+
 fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
     futures::stream::unfold((rx, false), |(mut rx, mut was)| async move {
         loop {
@@ -747,6 +789,23 @@ fn leader_gains(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
 
 #[cfg(test)]
 mod tests {
+    use futures::StreamExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn resyncs_tick_once_per_period_and_never_when_off() {
+        let start = tokio::time::Instant::now();
+        let mut ticks = Box::pin(resyncs(Some(Duration::from_secs(600))));
+        for n in 1..=3u32 {
+            ticks.next().await;
+            assert_eq!(start.elapsed(), Duration::from_secs(600) * n);
+        }
+        for off in [None, Some(Duration::ZERO)] {
+            let mut never = Box::pin(resyncs(off));
+            let waited = tokio::time::timeout(Duration::from_secs(86_400), never.next()).await;
+            assert!(waited.is_err(), "{off:?} ticked");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -758,6 +817,7 @@ mod tests {
             concurrency: 1,
             instance: "test".into(),
             kinds: vec![Kind::CronJob],
+            resync: None,
         };
         Shared::new(
             Client::try_from(config).unwrap(),

@@ -16,6 +16,7 @@ use super::compact::{Cached, CompactJob};
 use super::kinds::ServedKind;
 use crate::model::{FIELD_MANAGER, JobFacts, Scheduled, Status};
 use crate::objects;
+use crate::planner::retry::RetryBounds;
 use crate::planner::{
     self, DeletePurpose, Effect, JobCreation, Observed, Plan, StatusDelta, events,
 };
@@ -34,6 +35,24 @@ pub enum SyncError {
     Encode(String, #[source] serde_json::Error),
     #[error("sync panicked: {0}")]
     Panicked(String),
+}
+
+/// A failed sync, with what bounds its retry (`planner::retry`): known
+/// once the sync got as far as a plan.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct SyncFailure {
+    pub error: Box<SyncError>,
+    pub retry: RetryBounds,
+}
+
+impl From<SyncError> for SyncFailure {
+    fn from(error: SyncError) -> Self {
+        SyncFailure {
+            error: Box::new(error),
+            retry: RetryBounds::default(),
+        }
+    }
 }
 
 fn api_err(action: &'static str) -> impl FnOnce(kube::Error) -> SyncError {
@@ -60,7 +79,7 @@ async fn reread<K: ServedKind>(
         .filter(|f| f.uid == object.uid))
 }
 
-pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Synced, SyncError> {
+pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Synced, SyncFailure> {
     crate::failpoints::sync_panic(&object.name);
     ctx.jobs.wait_synced().await;
     let ns = object.namespace.as_str();
@@ -143,7 +162,10 @@ pub async fn sync<K: ServedKind>(object: &Scheduled, ctx: &Context) -> Result<Sy
     let mut status_now = object.status.clone();
     delta.apply(&mut status_now);
     ctx.pending.add(&object, delta);
-    outcome?;
+    outcome.map_err(|error| SyncFailure {
+        error: Box::new(error),
+        retry: planner::retry::bounds(&plan, &object),
+    })?;
     record_gauges(ctx, &object, &status_now, &plan);
     record_counters(ctx, &object, &plan);
     Ok(Synced {

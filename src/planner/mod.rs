@@ -29,6 +29,7 @@
 pub mod conditions;
 pub mod events;
 pub mod jobs;
+pub mod retry;
 pub mod run_now;
 pub mod status;
 

@@ -145,6 +145,55 @@ impl ChaosCluster {
     }
 }
 
+impl ChaosCluster {
+    /// Wait until the control plane works as a whole again after a fault
+    /// on it, so that the tests after this one start on a sound cluster:
+    /// the controller-manager's informers may back off for a while after
+    /// the API server came back (its ServiceAccount controller makes every
+    /// new namespace's `default` account), and kwok renews the fake nodes.
+    pub async fn wait_functional(&self) {
+        let client = self.client().await;
+        let probe = ChaosNamespace::new(&client, "chaos-probe").await;
+        drop(probe);
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
+        common::wait_for(
+            "the kwok nodes Ready and untainted",
+            Duration::from_secs(180),
+            || async {
+                let list = nodes
+                    .list(&ListParams::default().labels("type=kwok"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ready = list
+                    .items
+                    .iter()
+                    .filter(|n| {
+                        let ok = n
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|c| {
+                                c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                            });
+                        let tainted = n
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.taints.as_ref())
+                            .is_some_and(|t| !t.is_empty());
+                        ok && !tainted
+                    })
+                    .count();
+                if ready > 0 && ready == list.items.len() {
+                    Ok(())
+                } else {
+                    Err(format!("{ready} of {} ready", list.items.len()))
+                }
+            },
+        )
+        .await;
+    }
+}
+
 /// A namespace of the chaos control plane, deleted when dropped (unless
 /// `KRONJOB_KEEP_NAMESPACES=1`). `common::TestNamespace` would delete it on
 /// the shared control plane instead.
@@ -165,9 +214,11 @@ impl ChaosNamespace {
             .await
             .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+        // Longer than common::TestNamespace waits: after a fault on the
+        // control plane the controller-manager may take a while to catch up.
         common::wait_for(
             "the default ServiceAccount",
-            Duration::from_secs(30),
+            Duration::from_secs(120),
             || async {
                 match accounts.get_opt("default").await {
                     Ok(Some(_)) => Ok(()),
@@ -580,6 +631,22 @@ impl JobRecorder {
         JobRecorder { api, seen, task }
     }
 
+    /// Add what a list shows now (nothing if the API server does not answer).
+    pub async fn refresh(&self) {
+        if let Ok(Ok(list)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.api.list(&ListParams::default()),
+        )
+        .await
+        {
+            let mut seen = self.seen.lock().unwrap();
+            for j in &list.items {
+                let job = SeenJob::from_job(j);
+                seen.entry(job.uid.clone()).or_insert(job);
+            }
+        }
+    }
+
     /// Everything recorded, plus a fresh list (retried until the API
     /// server answers), so nothing the watch has not delivered yet is missed.
     pub async fn all(&self) -> Vec<SeenJob> {
@@ -861,9 +928,9 @@ impl Replicas {
     }
 
     /// Every replica's leadership intervals from its log (an interval still
-    /// open ends when the test killed it, or now). Fails the test if two
-    /// overlap, or if a replica logged creating a Job outside its own.
-    pub fn assert_one_leader_at_a_time(&self) -> usize {
+    /// open ends when the test killed it, or now): do two overlap, and did a
+    /// replica log creating a Job outside its own?
+    pub fn leadership(&self) -> Leadership {
         let now = Timestamp::now();
         let mut intervals: Vec<(Timestamp, Timestamp, &str)> = vec![];
         let mut outside = vec![];
@@ -891,15 +958,43 @@ impl Replicas {
                 )
             })
             .collect();
+        Leadership {
+            intervals: intervals.len(),
+            overlaps,
+            outside,
+        }
+    }
+}
+
+/// What the replicas' logs say about who led when (`Replicas::leadership`).
+#[derive(Debug)]
+pub struct Leadership {
+    pub intervals: usize,
+    pub overlaps: Vec<String>,
+    pub outside: Vec<String>,
+}
+
+impl Leadership {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} leadership intervals ({} overlapping, {} Job creates logged outside one)",
+            self.intervals,
+            self.overlaps.len(),
+            self.outside.len()
+        )
+    }
+
+    pub fn assert_ok(&self) {
         assert!(
-            overlaps.is_empty(),
-            "two leaders at once (from the logs): {overlaps:#?}"
+            self.overlaps.is_empty(),
+            "two leaders at once (from the logs): {:#?}",
+            self.overlaps
         );
         assert!(
-            outside.is_empty(),
-            "a replica created Jobs while not leading: {outside:#?}"
+            self.outside.is_empty(),
+            "a replica created Jobs while not leading: {:#?}",
+            self.outside
         );
-        intervals.len()
     }
 }
 
@@ -921,7 +1016,12 @@ pub async fn wait_slot(
         .unwrap_or(0)
         + tolerance;
     let give_up = slot + SignedDuration::from_secs(deadline);
-    loop {
+    for round in 0u64.. {
+        // The recorder's watch may itself be backing off after a fault on
+        // the API server: list every second as well.
+        if round % 10 == 9 {
+            recorder.refresh().await;
+        }
         let missing = recorder.missing(cronjobs, slot);
         if missing == 0 {
             return recorder
@@ -934,6 +1034,7 @@ pub async fn wait_slot(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    unreachable!()
 }
 
 impl JobRecorder {
@@ -1065,5 +1166,113 @@ impl Drop for GateGuard {
         }
         drop(s);
         self.gate.changed.notify_waiters();
+    }
+}
+
+/// Every version of the Leases of a namespace (a watch), to check each
+/// takeover: the new holder's acquireTime is at least a lease duration
+/// after the last renewTime the previous holder wrote. Both are written
+/// from the same machine's clock, so this is exactly the safety rule a
+/// standby follows (it waits a whole lease duration after the last change
+/// it saw), whatever the load did to the renewals before.
+pub struct LeaseRecorder {
+    versions: Arc<Mutex<Vec<LeaseVersion>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// (holder, renewTime, acquireTime) of one version of a Lease.
+type LeaseVersion = (String, Option<Timestamp>, Option<Timestamp>);
+
+impl LeaseRecorder {
+    pub fn start(api: Api<k8s_openapi::api::coordination::v1::Lease>) -> LeaseRecorder {
+        let versions: Arc<Mutex<Vec<_>>> = Arc::default();
+        let record = versions.clone();
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        let task = tokio::spawn(async move {
+            stream
+                .for_each(|ev| {
+                    if let Ok(watcher::Event::Apply(l) | watcher::Event::InitApply(l)) = ev {
+                        let spec = l.spec.unwrap_or_default();
+                        record.lock().unwrap().push((
+                            spec.holder_identity.unwrap_or_default(),
+                            spec.renew_time.map(|t| t.0),
+                            spec.acquire_time.map(|t| t.0),
+                        ));
+                    }
+                    futures::future::ready(())
+                })
+                .await
+        });
+        LeaseRecorder { versions, task }
+    }
+
+    /// For each change of holder from one replica to another (not through a
+    /// release): seconds from the old holder's last renewal to the new
+    /// holder's acquisition.
+    pub fn takeover_gaps(&self) -> Vec<(String, String, f64)> {
+        let versions = self.versions.lock().unwrap();
+        let mut gaps = vec![];
+        for w in versions.windows(2) {
+            let ((old, renewed, _), (new, _, acquired)) = (&w[0], &w[1]);
+            if !old.is_empty()
+                && !new.is_empty()
+                && old != new
+                && let (Some(r), Some(a)) = (renewed, acquired)
+            {
+                gaps.push((old.clone(), new.clone(), secs_between(*r, *a)));
+            }
+        }
+        gaps
+    }
+
+    /// The takeovers, and those that came less than `lease_duration` after
+    /// the previous holder's last renewal (there must be none).
+    pub fn takeovers(&self, lease_duration: f64) -> Takeovers {
+        let gaps = self.takeover_gaps();
+        Takeovers {
+            early: gaps
+                .iter()
+                .filter(|g| g.2 < lease_duration)
+                .map(|g| format!("{g:?}"))
+                .collect(),
+            gaps: gaps.into_iter().map(|g| g.2).collect(),
+            lease_duration,
+        }
+    }
+}
+
+/// Each change of holder of a Lease, from `LeaseRecorder::takeovers`.
+#[derive(Debug)]
+pub struct Takeovers {
+    /// Seconds from the old holder's last renewal to the acquisition.
+    pub gaps: Vec<f64>,
+    pub early: Vec<String>,
+    lease_duration: f64,
+}
+
+impl Takeovers {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} takeovers of the Lease, {} after the old holder's last renewal (lease {} s; {} earlier)",
+            self.gaps.len(),
+            spread(&self.gaps),
+            self.lease_duration,
+            self.early.len()
+        )
+    }
+
+    pub fn assert_ok(&self) {
+        assert!(
+            self.early.is_empty(),
+            "a standby took the Lease less than a lease duration ({} s) after the holder's last renewal: {:#?}",
+            self.lease_duration,
+            self.early
+        );
+    }
+}
+
+impl Drop for LeaseRecorder {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
