@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::common::{self, TestPod};
 
 pub mod chaos;
+pub mod cluster;
 pub mod flavor;
 pub mod proxy;
 
