@@ -104,6 +104,13 @@ pub struct RunArgs {
     /// or both, comma-separated.
     #[arg(long, env = "KRONJOB_SERVE", value_delimiter = ',', default_value = "cronjobs", value_parser = served_kind)]
     pub serve: Vec<Kind>,
+    /// After SIGTERM, stop within this time whatever the state (caches never
+    /// synced, API server unreachable, Events queued): in-flight syncs and
+    /// the Lease release get until then, and the process exits (status 1)
+    /// when they are not done. Keep it below the pod's
+    /// terminationGracePeriodSeconds (chart: 30 s).
+    #[arg(long, env = "KRONJOB_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
     /// Plan every served object again at least this often, whatever the
     /// events (a safety net for a lost event or a step of the wall clock);
     /// 0 turns it off.
@@ -298,10 +305,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_string())
         })
         .unwrap_or_else(|| "kronjob".into());
-    let client = crate::client::connect()
+    let metrics = Arc::new(Metrics::new());
+    let client = crate::client::connect_observed(metrics.api_metrics())
         .await
         .context("connecting to the cluster")?;
-    let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     health.beat();
     let heartbeat = tokio::spawn(crate::health::heartbeat(health.clone(), metrics.clone()));
@@ -381,9 +388,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         health.clone(),
         leader_rx,
     ));
+    let shutdown_timeout = args.shutdown_timeout;
     tokio::spawn(async move {
         wait_for_termination().await;
         stop_controller.send_replace(true);
+        // The graceful path waits on the API server (in-flight syncs, the
+        // Lease release, queued Events); it gets this long, then the process
+        // ends anyway. Nothing is lost: Job names are deterministic, and a
+        // Lease not released expires.
+        tokio::time::sleep(shutdown_timeout).await;
+        error!(
+            timeout = ?shutdown_timeout,
+            "not stopped within the shutdown timeout after SIGTERM; exiting now"
+        );
+        std::process::exit(1);
     });
     controller::run(
         shared.clone(),

@@ -25,8 +25,14 @@ use std::time::Duration;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use kube::client::ConfigExt;
+
+use crate::api_metrics::{ApiMetrics, Observed};
 use kube::{Client, Config};
 use tower::ServiceBuilder;
+
+/// The User-Agent of every request: audit logs and the API server's own
+/// metrics name kronjob and its version.
+pub const USER_AGENT: &str = concat!("kronjob/", env!("CARGO_PKG_VERSION"));
 
 /// A client for the cluster named by $KUBECONFIG, ~/.kube/config or the
 /// in-cluster service account, as `Client::try_default` would find it.
@@ -35,7 +41,21 @@ pub async fn connect() -> anyhow::Result<Client> {
     from_config(config)
 }
 
+/// The same, recording every request into `metrics`.
+pub async fn connect_observed(metrics: ApiMetrics) -> anyhow::Result<Client> {
+    let config = Config::infer().await?;
+    build(config, Some(metrics))
+}
+
 pub fn from_config(config: Config) -> anyhow::Result<Client> {
+    build(config, None)
+}
+
+fn build(mut config: Config, metrics: Option<ApiMetrics>) -> anyhow::Result<Client> {
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -64,7 +84,7 @@ pub fn from_config(config: Config) -> anyhow::Result<Client> {
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(tower::BoxError::from)
-        .service(http_client);
+        .service(Observed::new(http_client, metrics));
     Ok(Client::new(service, config.default_namespace))
 }
 
@@ -91,4 +111,54 @@ pub async fn streams_initial_lists(client: &Client, namespace: Option<&str>) -> 
     let first = tokio::time::timeout(Duration::from_secs(5), Box::pin(events).next()).await;
     matches!(first, Ok(Some(Ok(WatchEvent::Bookmark(b))))
         if b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str) == Some("true"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Every request names kronjob and its version, and is counted.
+    #[tokio::test]
+    async fn requests_carry_kronjob_user_agent_and_are_counted() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                conn.read_exact(&mut byte).unwrap();
+                head.push(byte[0]);
+            }
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+            )
+            .unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let metrics = crate::metrics::Metrics::new();
+        let config = Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+        let client = build(config, Some(metrics.api_metrics())).unwrap();
+        let req = http::Request::get("/apis/batch/v1/namespaces/ns/jobs/j")
+            .body(Vec::new())
+            .unwrap();
+        let text = client.request_text(req).await.unwrap();
+        assert_eq!(text, "{}");
+        let head = server.join().unwrap().to_ascii_lowercase();
+        assert!(
+            head.contains(&format!(
+                "user-agent: {}\r\n",
+                USER_AGENT.to_ascii_lowercase()
+            )),
+            "{head}"
+        );
+        assert_eq!(
+            metrics
+                .api_requests
+                .with_label_values(&["get", "jobs", "200"])
+                .get(),
+            1
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! functions of (CronJob, owned Jobs, now); the controller only feeds them and
 //! carries out their plan.
 
+pub mod api_metrics;
 pub mod cli;
 pub mod client;
 pub mod controller;

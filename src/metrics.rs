@@ -40,6 +40,9 @@ pub struct Metrics {
     pub suspended: IntGaugeVec,
     pub watch_events: IntCounterVec,
     pub watch_errors: IntCounterVec,
+    pub watch_lists: IntCounterVec,
+    pub api_requests: IntCounterVec,
+    pub api_request_duration: HistogramVec,
     pub cache_synced: IntGaugeVec,
     pub cache_objects: IntGaugeVec,
     pub undecodable_objects: IntCounterVec,
@@ -58,6 +61,14 @@ pub struct Metrics {
 const CRONJOB_LABELS: &[&str] = &["namespace", "cronjob", "kind"];
 
 impl Metrics {
+    /// The series kronjob's client records its requests into.
+    pub fn api_metrics(&self) -> crate::api_metrics::ApiMetrics {
+        crate::api_metrics::ApiMetrics {
+            requests: self.api_requests.clone(),
+            duration: self.api_request_duration.clone(),
+        }
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         macro_rules! reg {
@@ -158,6 +169,24 @@ impl Metrics {
                 "kronjob_watch_errors_total",
                 "Watch stream errors (each followed by a backoff and re-watch), by resource.",
                 &["resource"]
+            )),
+            watch_lists: reg!(counter_vec(
+                "kronjob_watch_lists_total",
+                "Complete (re)lists of a resource's cache: the first at start-up, one more after each expired watch (410 Gone), by resource.",
+                &["resource"]
+            )),
+            api_requests: reg!(counter_vec(
+                "kronjob_api_requests_total",
+                "Requests of kronjob's client to the API server, by verb (create, get, list, watch, patch, update, delete), resource (jobs, cronjobs/status, leases, ...) and HTTP code (\"error\" when no response came).",
+                &["verb", "resource", "code"]
+            )),
+            api_request_duration: reg!(HistogramVec::new(
+                HistogramOpts::new(
+                    "kronjob_api_request_duration_seconds",
+                    "Time from sending a request to the API server to its response headers (for a watch: until it started), by verb and resource."
+                )
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+                &["verb", "resource"]
             )),
             cache_synced: reg!(gauge_vec(
                 "kronjob_cache_synced",

@@ -9,12 +9,15 @@
 //!
 //! * a: SIGKILL of the leader during bursts; the standby takes over.
 //! * b: kube-apiserver, then etcd, killed and restarted during bursts.
-//! * c: forced relists with > 500 objects per scope (TODO, see below).
+//! * c: a forced relist (410 Gone after an API server restart) with > 500
+//!   objects in the scope, while CronJobs are created, edited, resumed and
+//!   deleted and a Job finishes.
 //! * d: one replica partitioned from the API server by a TCP proxy
 //!   (blackhole, then slow): it stops acting before the standby takes over.
 //! * e: the controller's RBAC revoked at runtime and restored: /readyz says
 //!   so, and everything recovers without a restart. e_late restores it late
-//!   inside a slot's deadline (it fails today: see its comment).
+//!   inside a slot's deadline: the slot still runs.
+//! * f: a ResourceQuota exhausted for Jobs, freed inside the deadline.
 //!
 //! The suite has its own control plane (target/cluster-chaos), since killing
 //! the API server of the shared one would break the other suites. Fault
@@ -295,13 +298,298 @@ async fn b_apiserver_and_etcd_killed_and_restarted_during_bursts() {
 
 // ---- c: forced relists --------------------------------------------------------
 
-// TODO(lead, issue #12 item 2c): a forced relist (watch expiry, 410 Gone) with
-// more than one page (> 500 objects) per scope while CronJobs are created,
-// edited, un-suspended and deleted and Jobs finish: every change acted on
-// within seconds; deleted CronJobs leave no series or map entries behind.
-// The lead engineer writes this test together with the relist fix in
-// src/controller; the harness here (own control plane, JobRecorder, check,
-// Replicas, cluster restarts for a forced 410) is ready for it.
+/// Filler objects in the relist test's namespace: more than one page of a
+/// paged list (500), so that a relist is many pages (or a long stream).
+const RELIST_FILLER: usize = 520;
+
+/// A forced relist while things change: the controller (one replica, no
+/// leader election, so that no takeover re-syncs everything and hides a
+/// lost change) is cut off by the proxy, the API server is restarted (its
+/// new watch cache starts at a newer resourceVersion, so the controller's
+/// watches come back with 410 Gone and relist), and during the gap a
+/// CronJob is created, one edited from a yearly to a minutely schedule, one
+/// un-suspended, one deleted, and the Job of a Forbid CronJob finishes.
+/// Then every change is acted on at the next slot: the three new or changed
+/// CronJobs get their Job, the Forbid one too (its Job was seen finished),
+/// the deleted one leaves no series behind, and a relist did happen.
+#[tokio::test]
+async fn c_forced_relist_while_cronjobs_change() {
+    if !enabled("c") {
+        return;
+    }
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::ResourceExt;
+    use kube::api::{ListParams, Patch, PatchParams};
+
+    let cluster = chaos_cluster().await;
+    // Alone: the API server is restarted.
+    let _alone = CONTROL_PLANE.exclusive().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-relist").await;
+    let api: Api<CronJob> = ns.api();
+    let jobs: Api<Job> = ns.api();
+
+    let minutely = |name: &str, pod: common::TestPod| {
+        let mut cj = support::cronjob(name, "* * * * *", pod);
+        cj.spec.starting_deadline_seconds = Some(DEADLINE);
+        cj
+    };
+    let filler: Vec<CronJob> = (0..RELIST_FILLER)
+        .map(|i| {
+            let mut cj = support::cronjob(
+                &format!("filler-{i:03}"),
+                "0 0 1 1 *",
+                common::TestPod::Succeed,
+            );
+            cj.spec.suspend = Some(true);
+            cj
+        })
+        .collect();
+    futures::stream::iter(filler)
+        .map(|cj| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &cj).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("create the filler CronJobs");
+    let mut edited = minutely("edited", common::TestPod::Succeed);
+    edited.spec.schedule = "0 0 1 1 *".into();
+    let mut resumed = minutely("resumed", common::TestPod::Succeed);
+    resumed.spec.suspend = Some(true);
+    let deleted = minutely("deleted", common::TestPod::Succeed);
+    let mut forbid = minutely("forbid", common::TestPod::RunForever);
+    forbid.spec.concurrency_policy = Some("Forbid".into());
+    for cj in [&edited, &resumed, &deleted, &forbid] {
+        api.create(&PostParams::default(), cj)
+            .await
+            .expect("create");
+    }
+
+    let recorder = JobRecorder::start(ns.api());
+    let proxy = Proxy::start(cluster.api);
+    let logs = common::repo_root().join("target/test-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let proxied = logs.join(format!("kubeconfig-{}-proxied", ns.name()));
+    proxy.kubeconfig(&cluster.kubeconfig, &proxied);
+    let mut kronjob =
+        support::Kronjob::start_with_kubeconfig(ns.name(), &proxied, &["--log-format", "json"])
+            .await;
+    eprintln!("[chaos] relist: kronjob log {}", kronjob.log.display());
+    let lists = |resource: &str| {
+        let needle = format!("kronjob_watch_lists_total{{resource=\"{resource}\"}} ");
+        kronjob
+            .metrics()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(needle.as_str())
+                    .map(|v| v.trim().parse::<f64>().unwrap_or(0.0))
+            })
+            .unwrap_or(0.0)
+    };
+
+    // Before the gap: `deleted` has run (so it has series) and `forbid`'s
+    // Job runs on.
+    let forbid_job = common::wait_for(
+        "forbid's first Job running",
+        Duration::from_secs(90),
+        || async {
+            let list = jobs
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mine = |owner: &str| {
+                list.items
+                    .iter()
+                    .find(|j| j.owner_references().iter().any(|r| r.name == owner))
+                    .map(|j| j.name_any())
+            };
+            match (mine("deleted"), mine("forbid")) {
+                (Some(_), Some(f)) => Ok(f),
+                _ => Err("no Job yet".to_owned()),
+            }
+        },
+    )
+    .await;
+    common::wait_for(
+        "series of the CronJob to delete",
+        Duration::from_secs(30),
+        || async {
+            if kronjob.metrics().contains("cronjob=\"deleted\"") {
+                Ok(())
+            } else {
+                Err("none")
+            }
+        },
+    )
+    .await;
+    let lists_before = (lists("cronjobs"), lists("jobs"));
+
+    // The gap: a slot boundary is more than 15 s away, so that everything
+    // below is done before it.
+    let boundary = minute_at_or_after(Timestamp::now() + secs(5.0));
+    sleep_until(boundary + secs(2.0)).await;
+    proxy.set_mode(Mode::Blackhole);
+    let cut = Timestamp::now();
+    cluster.kill("kube-apiserver").await;
+    cluster.restart("kube-apiserver").await;
+    let client = cluster.client().await;
+    let api: Api<CronJob> = Api::namespaced(client.clone(), ns.name());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns.name());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns.name());
+    let merge = |v: serde_json::Value| Patch::Merge(v);
+    api.patch(
+        "edited",
+        &PatchParams::default(),
+        &merge(serde_json::json!({"spec": {"schedule": "* * * * *"}})),
+    )
+    .await
+    .expect("edit the schedule");
+    api.patch(
+        "resumed",
+        &PatchParams::default(),
+        &merge(serde_json::json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .expect("un-suspend");
+    api.delete("deleted", &DeleteParams::default())
+        .await
+        .expect("delete");
+    api.create(
+        &PostParams::default(),
+        &minutely("created", common::TestPod::Succeed),
+    )
+    .await
+    .expect("create during the gap");
+    // Finish forbid's Job: its pod runs until the annotation goes.
+    let pod = pods
+        .list(&ListParams::default().labels(&format!("job-name={forbid_job}")))
+        .await
+        .expect("list pods")
+        .items
+        .into_iter()
+        .next()
+        .expect("the pod of forbid's Job");
+    pods.patch(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &merge(
+            serde_json::json!({"metadata": {"annotations": {common::TEST_POD_ANNOTATION: null}}}),
+        ),
+    )
+    .await
+    .expect("let the pod finish");
+    common::wait_for_job_condition(&jobs, &forbid_job, "Complete", Duration::from_secs(60)).await;
+    let changed = Timestamp::now();
+    proxy.set_mode(Mode::Pass);
+    proxy.reset_connections();
+    let reconnected = Timestamp::now();
+
+    // A relist of both resources, not a resumed watch.
+    common::wait_for("both caches relisted", Duration::from_secs(90), || async {
+        let now = (lists("cronjobs"), lists("jobs"));
+        if now.0 > lists_before.0 && now.1 > lists_before.1 {
+            Ok(now)
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
+    .await;
+    let relisted = Timestamp::now();
+    // The deleted CronJob's series are gone.
+    common::wait_for(
+        "no series of the deleted CronJob",
+        Duration::from_secs(30),
+        || async {
+            if kronjob.metrics().contains("cronjob=\"deleted\"") {
+                Err("still there")
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    // Every change acted on: each of the four gets a Job for a slot at or
+    // after the one the gap began after, created within TOLERANCE of its
+    // slot or of the relist, whichever is later (Forbid may run the slot
+    // it skipped during the gap, once its Job is seen finished: inside the
+    // deadline that is upstream's behaviour too).
+    let first_minute = boundary.as_second() / 60;
+    let mut late = vec![];
+    let mut delays = vec![];
+    for name in ["edited", "resumed", "created", "forbid"] {
+        let prefix = format!("{name}-");
+        let (job_name, minute, at) = common::wait_for(
+            &format!("a Job of {name} after the gap"),
+            Duration::from_secs(150),
+            || async {
+                recorder.refresh().await;
+                recorder
+                    .all()
+                    .await
+                    .into_iter()
+                    .filter_map(|j| {
+                        let minute: i64 = j.name.strip_prefix(&prefix)?.parse().ok()?;
+                        let created = j.created?;
+                        (minute >= first_minute && j.name != forbid_job)
+                            .then(|| (j.name.clone(), minute, created))
+                    })
+                    .min_by_key(|(_, m, _)| *m)
+                    .ok_or("none yet")
+            },
+        )
+        .await;
+        let slot = Timestamp::from_second(minute * 60).unwrap();
+        let delay = secs_between(slot.max(relisted), at);
+        delays.push(delay);
+        if delay > TOLERANCE as f64 {
+            late.push(format!(
+                "{job_name} {delay:.0} s after its slot or the relist"
+            ));
+        }
+    }
+    recorder.refresh().await;
+    let all = recorder.all().await;
+    // No slot run twice, and nothing for the deleted CronJob after the gap.
+    let mut per_slot = std::collections::HashMap::new();
+    for j in &all {
+        *per_slot
+            .entry((j.owner_uid.clone(), j.scheduled.clone()))
+            .or_insert(0) += 1;
+    }
+    let twice: Vec<_> = per_slot.iter().filter(|(_, n)| **n > 1).collect();
+    let after_delete: Vec<_> = all
+        .iter()
+        .filter(|j| j.name.starts_with("deleted-") && j.created.is_some_and(|c| c > cut))
+        .map(|j| j.name.clone())
+        .collect();
+    summary(
+        "c relist",
+        &format!(
+            "{} CronJobs in the scope, cut off {:.0} s (API server restarted), relisted {:.1} s after the reconnect, \
+             lists cronjobs/jobs {:?} -> {:?}; Jobs of the changed CronJobs {} s after their slot or the relist; late {late:?}, \
+             slots run twice {}, Jobs of the deleted CronJob after the gap {after_delete:?}",
+            RELIST_FILLER + 5,
+            secs_between(cut, changed),
+            secs_between(reconnected, relisted),
+            lists_before,
+            (lists("cronjobs"), lists("jobs")),
+            spread(&delays),
+            twice.len(),
+        ),
+    );
+    assert!(late.is_empty(), "changes acted on late: {late:?}");
+    assert!(twice.is_empty(), "a slot run twice: {twice:?}");
+    assert!(
+        after_delete.is_empty(),
+        "Jobs of a deleted CronJob: {after_delete:?}"
+    );
+    assert!(kronjob.is_running(), "kronjob was not restarted");
+    let _ = std::fs::remove_file(proxied);
+}
 
 // ---- d: a partitioned leader --------------------------------------------------
 
@@ -553,6 +841,114 @@ async fn e_late_permissions_restored_inside_the_deadline_still_run_the_slot() {
         return;
     }
     revoke_and_restore("e_late RBAC restored 40 s after the slot", 1, |_| 40.0).await;
+}
+
+// ---- f: an exhausted ResourceQuota ------------------------------------------
+
+/// A ResourceQuota allows one Job and another Job holds it: the slot's
+/// create is refused (403 "exceeded quota"). kronjob reports the server's
+/// message in a FailedCreate Event, retries with backoff (no hot loop), and
+/// creates the slot's Job once the quota frees 15-30 s after the slot,
+/// inside its deadline.
+#[tokio::test]
+async fn f_exhausted_quota_then_freed_inside_the_deadline() {
+    if !enabled("f") {
+        return;
+    }
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let mut rng = Rng::for_test("f");
+    let cluster = chaos_cluster().await;
+    let _shared = CONTROL_PLANE.shared().await;
+    let client = cluster.client().await;
+    let ns = ChaosNamespace::new(&client, "chaos-quota").await;
+    let quotas: Api<ResourceQuota> = ns.api();
+    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "one-job"},
+        "spec": {"hard": {"count/jobs.batch": "1"}},
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // The quota controller fills in status.used before admission enforces it.
+    common::wait_for(
+        "the quota's usage to be counted",
+        Duration::from_secs(60),
+        || async {
+            let q = quotas.get("one-job").await.map_err(|e| e.to_string())?;
+            q.status
+                .and_then(|s| s.used)
+                .filter(|u| u.contains_key("count/jobs.batch"))
+                .map(|_| ())
+                .ok_or_else(|| "no status.used yet".to_owned())
+        },
+    )
+    .await;
+    let jobs: Api<Job> = ns.api();
+    jobs.create(
+        &PostParams::default(),
+        &common::job("blocker", common::TestPod::RunForever),
+    )
+    .await
+    .expect("the Job that holds the quota");
+
+    let api: Api<CronJob> = ns.api();
+    let mut cj = support::cronjob("q", "* * * * *", common::TestPod::Succeed);
+    cj.spec.starting_deadline_seconds = Some(DEADLINE);
+    cj.spec.successful_jobs_history_limit = Some(0);
+    let cj = api.create(&PostParams::default(), &cj).await.unwrap();
+    let recorder = JobRecorder::start(ns.api());
+    let kronjob =
+        support::Kronjob::start_with_kubeconfig(ns.name(), &cluster.kubeconfig, &[]).await;
+    let slot = minute_at_or_after(Timestamp::now() + secs(5.0));
+    let (_, _, message) =
+        support::wait_for_event(&ns.api(), "q", "FailedCreate", Duration::from_secs(90)).await;
+    assert!(
+        message.contains("exceeded quota"),
+        "FailedCreate says {message:?}"
+    );
+    let free_after = rng.f64(15.0, 30.0);
+    sleep_until(slot + secs(free_after)).await; // schedules the repair
+    let errors_before_free = kronjob.counter_with("kronjob_reconciles_total", r#"result="error""#);
+    jobs.delete("blocker", &DeleteParams::background())
+        .await
+        .unwrap();
+    let freed = Timestamp::now();
+    let delay = wait_slot(
+        &recorder,
+        &[CronJobUnderTest::from_cronjob(&cj)],
+        slot,
+        TOLERANCE,
+    )
+    .await;
+    // The blocker is no Job of a CronJob: left out of the check.
+    let seen: Vec<SeenJob> = recorder
+        .all()
+        .await
+        .into_iter()
+        .filter(|j| j.name != "blocker")
+        .collect();
+    let verdict = check(
+        &[CronJobUnderTest::from_cronjob(&cj)],
+        &seen,
+        Timestamp::now(),
+        TOLERANCE,
+    );
+    summary(
+        "f quota",
+        &format!(
+            "quota freed {free_after:.0} s after the slot; {errors_before_free} failed syncs until then; \
+             the slot's Job {delay:.0} s after the slot ({:.1} s after the quota freed); {}",
+            secs_between(freed, Timestamp::now()),
+            verdict.summary()
+        ),
+    );
+    // Backoff, not a hot loop: 1 s doubling, at least every half of the
+    // time left before the deadline: about 6 tries in 30 s.
+    assert!(
+        errors_before_free <= 12.0,
+        "{errors_before_free} failed syncs in {free_after:.0} s"
+    );
+    verdict.assert_ok("exhausted quota");
 }
 
 /// Revoke the controller's permissions (the RoleBinding of the chart's

@@ -296,6 +296,17 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
         }
     })
     .await;
+    // Our client's own requests, by verb, resource and code: the Job's
+    // create (201) and the initial lists or watches of both resources.
+    let text = k.metrics();
+    for series in [
+        r#"kronjob_api_requests_total{code="201",resource="jobs",verb="create"}"#,
+        r#"resource="cronjobs",verb="watch"}"#,
+        r#"resource="jobs",verb="watch"}"#,
+        r#"kronjob_api_request_duration_seconds_count{resource="jobs",verb="create"}"#,
+    ] {
+        assert!(text.contains(series), "no {series} in\n{text}");
+    }
 
     // JSON logs: one object per line; every line inside a sync carries the
     // CronJob's namespace and name.
@@ -396,4 +407,57 @@ async fn health_endpoints_and_metrics_pass_promtool_and_a_real_prometheus_scrape
     assert!(body.contains("\"job\":\"kronjob\""), "{body}");
     let up = http_get(prom_port, "/api/v1/query?query=up").unwrap().1;
     assert!(up.contains("\"1\"]"), "target up: {up}");
+}
+
+/// SIGTERM ends kronjob within `--shutdown-timeout` whatever its state:
+/// here its API server never answers (a proxy that forwards nothing), so
+/// its caches never sync, its syncs wait for them and, with leader
+/// election, the Lease is never acquired nor released.
+#[tokio::test]
+async fn sigterm_ends_kronjob_in_bounded_time_when_the_api_server_never_answers() {
+    use support::proxy::{Mode, Proxy};
+    let kubeconfig = kubeconfig_path().await;
+    // Any upstream: nothing is forwarded.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = Proxy::start(upstream.local_addr().unwrap());
+    proxy.set_mode(Mode::Blackhole);
+    let logs = common::repo_root().join("target/test-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    for (case, election) in [
+        ("no-election", &[][..]),
+        ("election", &["--leader-elect"][..]),
+    ] {
+        let blackholed = logs.join(format!("kubeconfig-blackholed-{case}"));
+        proxy.kubeconfig(&kubeconfig, &blackholed);
+        let mut args = vec!["--shutdown-timeout", "3s"];
+        args.extend_from_slice(election);
+        let mut kronjob = Kronjob::spawn(&format!("unreachable-{case}"), &blackholed, &args, &[]);
+        let port = kronjob.metrics_port;
+        // Up (liveness answers), not ready (nothing listed).
+        wait_for("kronjob /healthz", Duration::from_secs(30), || async move {
+            match http_get(port, "/healthz") {
+                Ok((200, _)) => match http_get(port, "/readyz") {
+                    Ok((503, _)) => Ok(()),
+                    other => Err(format!("/readyz {other:?}")),
+                },
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+        kronjob.signal_term();
+        let signalled = std::time::Instant::now();
+        let status = wait_for(
+            &format!("kronjob ({case}) to exit after SIGTERM"),
+            Duration::from_secs(10),
+            || {
+                let exited = kronjob.exited();
+                async move { exited.ok_or("still running") }
+            },
+        )
+        .await;
+        let took = signalled.elapsed();
+        eprintln!("{case}: exited {status:?} {took:?} after SIGTERM");
+        assert!(took < Duration::from_secs(8), "{case}: {took:?}");
+        let _ = std::fs::remove_file(blackholed);
+    }
 }

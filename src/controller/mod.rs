@@ -462,6 +462,7 @@ where
         Ok(e) => {
             metrics.watch_events.with_label_values(&[resource]).inc();
             if matches!(e, WatchEvent::InitDone) {
+                metrics.watch_lists.with_label_values(&[resource]).inc();
                 metrics.cache_synced.with_label_values(&[resource]).set(1);
                 health.mark_synced(resource, scope.as_deref());
             }

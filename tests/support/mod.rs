@@ -70,6 +70,26 @@ impl Kronjob {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Kronjob {
+        let k = Self::spawn(namespace, kubeconfig, extra, envs);
+        let port = k.metrics_port;
+        common::wait_for("kronjob /readyz", Duration::from_secs(30), || async move {
+            match http_get(port, "/readyz") {
+                Ok((200, _)) => Ok(()),
+                Ok((code, body)) => Err(format!("{code} {body}")),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        k
+    }
+
+    /// Start it without waiting for it to be ready.
+    pub fn spawn(
+        namespace: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Kronjob {
         let metrics_port = free_port();
         let logs = common::repo_root().join("target/test-logs");
         std::fs::create_dir_all(&logs).unwrap();
@@ -95,21 +115,21 @@ impl Kronjob {
             .stderr(file)
             .spawn()
             .expect("start kronjob");
-        let k = Kronjob {
+        Kronjob {
             child,
             metrics_port,
             log,
-        };
-        let port = k.metrics_port;
-        common::wait_for("kronjob /readyz", Duration::from_secs(30), || async move {
-            match http_get(port, "/readyz") {
-                Ok((200, _)) => Ok(()),
-                Ok((code, body)) => Err(format!("{code} {body}")),
-                Err(e) => Err(e),
-            }
-        })
-        .await;
-        k
+        }
+    }
+
+    /// Send SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        unsafe_kill(self.child.id(), "TERM");
+    }
+
+    /// The exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     pub fn metrics(&self) -> String {
