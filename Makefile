@@ -29,9 +29,10 @@ cluster-up: k8s ## Start the local control plane (etcd, apiserver, controller-ma
 	hack/cluster-up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control planes and remove target/cluster (and the chaos suite's target/cluster-chaos)
+cluster-down: ## Stop the local control planes and remove target/cluster (and the chaos and managed suites' target/cluster-chaos, target/cluster-managed)
 	hack/cluster-down.sh
 	KRONJOB_CLUSTER_DIR=target/cluster-chaos hack/cluster-down.sh
+	KRONJOB_CLUSTER_DIR=target/cluster-managed hack/cluster-down.sh
 
 .PHONY: build
 build: ## cargo build

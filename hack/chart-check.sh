@@ -81,9 +81,10 @@ for entry in "${sets[@]}"; do
   log "[$name] helm lint --strict"
   "$HELM" lint --strict --kube-version "$K8S_VERSION" "$CHART" "${args[@]}" >"$tmp/lint.out" 2>&1 ||
     { cat "$tmp/lint.out" >&2; fail "helm lint ($name)"; }
-  log "[$name] helm template | kubeconform -strict"
-  render "$name" "${args[@]}"
+  log "[$name] helm template --include-crds | kubeconform -strict"
+  render "$name" --include-crds "${args[@]}"
   kubeconform "$tmp/$name.yaml" || fail "kubeconform ($name)"
+  grep -q '^  name: kronjobs.kronjob.dev$' "$tmp/$name.yaml" || fail "[$name] the KronJob CRD is not in crds/"
 done
 
 # --- alert rules: every PromQL expression must parse ------------------------
@@ -111,6 +112,8 @@ KNOWN = {
     "kronjob_slots_missed_total",
     "kronjob_jobs_created_total",
     "kronjob_leader",
+    "kronjob_cronjob_last_failure_time_seconds",
+    "kronjob_foreign_jobs_total",
 }
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 errors, alerts = [], set()
@@ -197,8 +200,31 @@ verbs="$(grep -E '^\s+verbs:' "$tmp/full.yaml" | sort | uniq -c | tr -s ' ')"
 for v in '"\*"' 'deletecollection' 'escalate' 'bind' 'impersonate'; do
   ! grep -qE "$v" <<<"$verbs" || fail "RBAC grants $v"
 done
+# The default serves KronJobs only: safe where the built-in CronJob
+# controller runs (a managed cluster). It cannot even read batch/v1 CronJobs.
+grep -q -- '- --serve=kronjobs$' "$tmp/full.yaml" || fail "the default must serve kronjobs only"
+! grep -qE 'resources: \["cronjobs' "$tmp/full.yaml" || fail "the default must grant nothing on batch/v1 CronJobs"
 # Without it every Job create is refused where OwnerReferencesPermissionEnforcement runs.
-grep -qF 'resources: ["cronjobs/finalizers"]' "$tmp/full.yaml" || fail "no update on cronjobs/finalizers"
+grep -qF 'resources: ["kronjobs/finalizers"]' "$tmp/full.yaml" || fail "no update on kronjobs/finalizers"
+
+# Both kinds (a self-managed cluster with the built-in controller off).
+render both --set 'serve={cronjobs,kronjobs}'
+grep -q -- '- --serve=cronjobs,kronjobs$' "$tmp/both.yaml" || fail "serve={cronjobs,kronjobs}: --serve flag"
+for r in '"cronjobs"\]$' '"cronjobs/status"\]$' '"cronjobs/finalizers"\]$' '"kronjobs"\]$' '"kronjobs/status"\]$' '"kronjobs/finalizers"\]$'; do
+  grep -qE "resources: \[$r" "$tmp/both.yaml" || fail "serve={cronjobs,kronjobs}: no rule for $r"
+done
+# patch on cronjobs: the run-now-handled annotation; nothing patches a KronJob itself.
+grep -A1 -F 'resources: ["cronjobs"]' "$tmp/both.yaml" | grep -qF 'verbs: ["get", "list", "watch", "patch"]' ||
+  fail "serve cronjobs: get, list, watch, patch on cronjobs"
+grep -A1 -F 'resources: ["kronjobs"]' "$tmp/both.yaml" | grep -qF 'verbs: ["get", "list", "watch"]' ||
+  fail "serve kronjobs: get, list, watch on kronjobs"
+render cronjobs --set 'serve={cronjobs}'
+! grep -qF 'apiGroups: ["kronjob.dev"]' "$tmp/cronjobs.yaml" || fail "serve={cronjobs} must grant nothing on KronJobs"
+for bad in '{}' '{jobs}' '{kronjobs,kronjobs}'; do
+  if "$HELM" template kronjob "$CHART" --set "serve=$bad" >/dev/null 2>&1; then
+    fail "values.schema.json must reject serve=$bad"
+  fi
+done
 
 render ns --set 'watchNamespaces={team-a,team-b}'
 k="$(kinds "$tmp/ns.yaml")"

@@ -6,11 +6,14 @@
 #   KUBECONFIG=... hack/chart-install-test.sh
 #
 # Two installs, each into fresh namespaces and under a unique release name:
-#   1. cluster-wide mode (defaults): Deployment available with 2 replicas,
-#      and the ServiceAccount's permissions are exactly the documented ones
-#      (checked with `kubectl auth can-i` against the real authorizer)
-#   2. namespace-scoped mode (watchNamespaces): permissions only in the
-#      watched namespace, nothing cluster-wide
+#   1. cluster-wide mode (defaults: serve KronJobs only): the CRD installed
+#      from crds/, Deployment available with 2 replicas, and the
+#      ServiceAccount's permissions are exactly the documented ones for
+#      KronJobs and none on batch/v1 CronJobs (checked with `kubectl auth
+#      can-i` against the real authorizer)
+#   2. namespace-scoped mode (watchNamespaces) serving both kinds:
+#      permissions for both, only in the watched namespace, nothing
+#      cluster-wide
 # Every release and namespace it created is removed on exit, pass or fail.
 #
 # Environment: KUBECONFIG (required), KRONJOB_CACHE (tool cache root),
@@ -94,15 +97,21 @@ uninstall() { # uninstall RELEASE
   releases=("${kept[@]+"${kept[@]}"}")
 }
 
-# --- 1. cluster-wide mode ----------------------------------------------------
+# --- 1. cluster-wide mode, the default kinds (KronJobs) ---------------------
 install "$REL"
+k get crd kronjobs.kronjob.dev >/dev/null || fail "the KronJob CRD was not installed from crds/"
 for ns in "$WATCHED" "$OTHER"; do
-  expect yes list cronjobs.batch "$ns"
-  expect yes watch cronjobs.batch "$ns"
-  expect yes patch cronjobs.batch "$ns" --subresource=status
-  expect no update cronjobs.batch "$ns" --subresource=status
+  expect yes list kronjobs.kronjob.dev "$ns"
+  expect yes watch kronjobs.kronjob.dev "$ns"
+  expect yes patch kronjobs.kronjob.dev "$ns" --subresource=status
+  expect no update kronjobs.kronjob.dev "$ns" --subresource=status
+  expect no patch kronjobs.kronjob.dev "$ns"  # the spec and metadata are the user's
   # OwnerReferencesPermissionEnforcement: blockOwnerDeletion on the Jobs.
-  expect yes update cronjobs.batch "$ns" --subresource=finalizers
+  expect yes update kronjobs.kronjob.dev "$ns" --subresource=finalizers
+  # Safe beside the built-in CronJob controller: batch/v1 CronJobs are not touched.
+  expect no list cronjobs.batch "$ns"
+  expect no patch cronjobs.batch "$ns" --subresource=status
+  expect no update cronjobs.batch "$ns" --subresource=finalizers
   expect yes create jobs.batch "$ns"
   expect yes delete jobs.batch "$ns"
   expect yes create events.events.k8s.io "$ns"
@@ -110,9 +119,10 @@ for ns in "$WATCHED" "$OTHER"; do
   expect no create events "$ns"               # core/v1 Events are not used
   expect no delete pods "$ns"                 # the garbage collector does that
 done
-expect yes list cronjobs.batch -
-expect no update cronjobs.batch "$OTHER"    # spec is the user's; only status is ours
-expect no delete cronjobs.batch "$OTHER"
+expect yes list kronjobs.kronjob.dev -
+expect no update kronjobs.kronjob.dev "$OTHER"
+expect no delete kronjobs.kronjob.dev "$OTHER"
+expect no list cronjobs.batch -
 expect no update jobs.batch "$OTHER"
 expect no create pods "$OTHER"
 expect no get secrets "$OTHER"
@@ -120,23 +130,36 @@ expect no create leases.coordination.k8s.io "$OTHER"
 expect yes create leases.coordination.k8s.io "$NS"
 expect yes update leases.coordination.k8s.io/kronjob "$NS"
 expect no update leases.coordination.k8s.io/someone-else "$NS"
+k -n "$NS" get deployment "$REL" -o jsonpath='{.spec.template.spec.containers[0].args}' |
+  grep -q -- '"--serve=kronjobs"' || fail "--serve=kronjobs not passed to the controller"
 uninstall "$REL"
 k get clusterrole "$REL" >/dev/null 2>&1 && fail "ClusterRole $REL left behind by helm uninstall"
 
-# --- 2. namespace-scoped mode ------------------------------------------------
-install "$REL" --set "watchNamespaces={$WATCHED}"
+# --- 2. namespace-scoped mode, both kinds (a self-managed cluster) ---------
+install "$REL" --set "watchNamespaces={$WATCHED}" --set 'serve={cronjobs,kronjobs}'
 k get clusterrole "$REL" >/dev/null 2>&1 && fail "namespace-scoped mode created a ClusterRole"
 expect yes list cronjobs.batch "$WATCHED"
-expect yes create jobs.batch "$WATCHED"
+# The run-now-handled annotation (a CronJob's status has no field for it).
+expect yes patch cronjobs.batch "$WATCHED"
+expect no update cronjobs.batch "$WATCHED"
+expect yes patch cronjobs.batch "$WATCHED" --subresource=status
 expect yes update cronjobs.batch "$WATCHED" --subresource=finalizers
+expect yes list kronjobs.kronjob.dev "$WATCHED"
+expect yes patch kronjobs.kronjob.dev "$WATCHED" --subresource=status
+expect yes update kronjobs.kronjob.dev "$WATCHED" --subresource=finalizers
+expect yes create jobs.batch "$WATCHED"
 expect yes create events.events.k8s.io "$WATCHED"
 expect no update cronjobs.batch "$OTHER" --subresource=finalizers
+expect no update kronjobs.kronjob.dev "$OTHER" --subresource=finalizers
 expect no list cronjobs.batch "$OTHER"
+expect no list kronjobs.kronjob.dev "$OTHER"
 expect no create jobs.batch "$OTHER"
 expect no list cronjobs.batch -
+expect no list kronjobs.kronjob.dev -
 expect yes create leases.coordination.k8s.io "$NS"
-k -n "$NS" get deployment "$REL" -o jsonpath='{.spec.template.spec.containers[0].args}' |
-  grep -q -- "--namespace=$WATCHED" || fail "--namespace=$WATCHED not passed to the controller"
+args="$(k -n "$NS" get deployment "$REL" -o jsonpath='{.spec.template.spec.containers[0].args}')"
+grep -q -- "--namespace=$WATCHED" <<<"$args" || fail "--namespace=$WATCHED not passed to the controller"
+grep -q -- '"--serve=cronjobs,kronjobs"' <<<"$args" || fail "--serve=cronjobs,kronjobs not passed to the controller"
 uninstall "$REL"
 
-log "OK: chart installs, becomes available and uninstalls cleanly in both modes"
+log "OK: chart installs (with the KronJob CRD), becomes available and uninstalls cleanly in both modes, for each set of kinds"

@@ -82,7 +82,9 @@ def make_strict(node: dict) -> None:
 
 def int_or_string_ext(node: dict) -> None:
     # CRD-style marker (not used by the core API today, but cheap to honour).
-    if node.get("x-kubernetes-int-or-string"):
+    # Only the marker itself (true): walk also visits `properties` maps, and
+    # JSONSchemaProps (the CRD's schema) has a property of that name.
+    if node.get("x-kubernetes-int-or-string") is True:
         node.pop("type", None)
         node["oneOf"] = [{"type": "string"}, {"type": "integer"}]
 

@@ -10,13 +10,19 @@ hack/chart-check.sh
 echo "[test] helm install into the control plane" >&2
 hack/chart-install-test.sh
 # tests/chaos.rs runs its reduced round on a control plane of its own
-# (target/cluster-chaos, started by the suite): stop it afterwards.
-stop_chaos() {
-  local rc=$?
-  [[ "${KEEP_CLUSTER:-0}" == 1 ]] || KRONJOB_CLUSTER_DIR=target/cluster-chaos hack/cluster-down.sh >/dev/null 2>&1 || true
+# (target/cluster-chaos, started by the suite), tests/managed.rs on one with
+# the built-in CronJob controller on (target/cluster-managed, which it stops
+# itself unless it was killed): stop them afterwards.
+stop_own_clusters() {
+  local rc=$? dir
+  if [[ "${KEEP_CLUSTER:-0}" != 1 ]]; then
+    for dir in target/cluster-chaos target/cluster-managed; do
+      KRONJOB_CLUSTER_DIR=$dir hack/cluster-down.sh >/dev/null 2>&1 || true
+    done
+  fi
   exit "$rc"
 }
-trap stop_chaos EXIT
+trap stop_own_clusters EXIT
 echo "[test] cargo test (unit, differential, integration, e2e, chaos)" >&2
 # The e2e tests mostly wait on the API server: run many at once.
 # --features failpoints: the suites inject faults (src/failpoints.rs).

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub next_schedule_time: IntGaugeVec,
     pub last_schedule_time: IntGaugeVec,
     pub last_successful_time: IntGaugeVec,
+    pub last_failure_time: IntGaugeVec,
     pub active_jobs: IntGaugeVec,
     pub suspended: IntGaugeVec,
     pub watch_events: IntCounterVec,
@@ -144,6 +145,11 @@ impl Metrics {
                 "Unix time of status.lastSuccessfulTime.",
                 CRONJOB_LABELS
             )),
+            last_failure_time: reg!(gauge_vec(
+                "kronjob_cronjob_last_failure_time_seconds",
+                "Unix time the latest failed Job failed (a KronJob's status.lastFailureTime; for a CronJob, whose status has no such field, the latest this process saw).",
+                CRONJOB_LABELS
+            )),
             active_jobs: reg!(gauge_vec(
                 "kronjob_cronjob_active_jobs",
                 "Number of Jobs in status.active.",
@@ -244,11 +250,12 @@ impl Metrics {
     }
 
     /// The gauge vecs labelled by CronJob.
-    fn per_cronjob(&self) -> [&IntGaugeVec; 5] {
+    fn per_cronjob(&self) -> [&IntGaugeVec; 6] {
         [
             &self.next_schedule_time,
             &self.last_schedule_time,
             &self.last_successful_time,
+            &self.last_failure_time,
             &self.active_jobs,
             &self.suspended,
         ]

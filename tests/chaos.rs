@@ -1138,6 +1138,9 @@ async fn revoke_and_restore(
             ctrl.name(),
             "--set",
             &format!("watchNamespaces={{{}}}", work.name()),
+            // The suite's objects are batch/v1 CronJobs (drop-in mode).
+            "--set",
+            "serve={cronjobs}",
             "--show-only",
             "templates/serviceaccount.yaml",
             "--show-only",

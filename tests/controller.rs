@@ -1,6 +1,14 @@
 //! End-to-end behaviour of `kronjob run` against a real API server: each
 //! test gets its own namespace and its own controller watching only it, and
-//! checks what a user sees with kubectl: Jobs, CronJob status, Events.
+//! checks what a user sees with kubectl: Jobs, status, Events.
+//!
+//! Every behaviour is checked for both kinds kronjob serves: each test is
+//! one async fn of a [`Flavor`], instantiated for a `batch/v1` CronJob
+//! (`on_cronjob::*`) and a `kronjob.dev/v1alpha1` KronJob (`on_kronjob::*`)
+//! made from the same builder, so a KronJob with only CronJob fields is
+//! shown to get exactly a CronJob's decisions. The KronJob-only tests at the
+//! end check what only its resource has: the status upstream never had,
+//! conditions, printer columns, and the CRD's validation and defaults.
 
 mod common;
 mod support;
@@ -9,9 +17,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
 
 use common::{TestNamespace, TestPod, wait_for};
 use support::*;
@@ -19,19 +27,23 @@ use support::*;
 const SLOT_WAIT: Duration = Duration::from_secs(90);
 
 struct Fixture {
+    flavor: Flavor,
     ns: TestNamespace,
-    cronjobs: Api<CronJob>,
+    objects: Objects,
     jobs: Api<Job>,
     events: Api<Event>,
     kronjob: Kronjob,
 }
 
-async fn setup(prefix: &str) -> Fixture {
+/// A namespace and a controller serving both kinds in it.
+async fn setup(flavor: Flavor, prefix: &str) -> Fixture {
     let client = common::client().await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let kronjob = Kronjob::start(ns.name(), &[]).await;
+    install_kronjob_crd(&client).await;
+    let ns = TestNamespace::new(&client, &format!("{prefix}-{}", flavor.tag())).await;
+    let kronjob = Kronjob::start(ns.name(), &["--serve", "cronjobs,kronjobs"]).await;
     Fixture {
-        cronjobs: ns.api(),
+        flavor,
+        objects: Objects::new(&client, ns.name(), flavor),
         jobs: ns.api(),
         events: ns.api(),
         kronjob,
@@ -40,22 +52,31 @@ async fn setup(prefix: &str) -> Fixture {
 }
 
 impl Fixture {
+    /// Create the object of the fixture's kind from a CronJob.
     async fn create(&self, cj: CronJob) -> CronJob {
-        self.cronjobs
-            .create(&PostParams::default(), &cj)
-            .await
-            .expect("create cronjob")
+        self.objects.create(&cj).await
+    }
+
+    async fn get(&self, name: &str) -> CronJob {
+        self.objects.get(name).await
     }
 
     async fn patch_spec(&self, name: &str, spec: serde_json::Value) {
-        self.cronjobs
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await
-            .expect("patch cronjob");
+        self.objects.patch_spec(name, spec).await;
+    }
+
+    /// (type, reason, message) of the Events about the object `name`.
+    async fn events(&self, name: &str) -> Vec<(String, String, String)> {
+        events_of(&self.events, self.flavor.kind(), name).await
+    }
+
+    async fn wait_for_event(
+        &self,
+        name: &str,
+        reason: &str,
+        timeout: Duration,
+    ) -> (String, String, String) {
+        wait_for_event_of(&self.events, self.flavor.kind(), name, reason, timeout).await
     }
 
     async fn wait_jobs(&self, cj: &CronJob, n: usize, timeout: Duration) -> Vec<Job> {
@@ -80,6 +101,45 @@ impl Fixture {
     }
 }
 
+/// Each named test fn of a [`Flavor`], as a `#[tokio::test]` for a CronJob
+/// (`on_cronjob::NAME`) and one for a KronJob (`on_kronjob::NAME`).
+macro_rules! for_both_kinds {
+    ($($test:ident),+ $(,)?) => {
+        mod on_cronjob {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Flavor::CronJob).await
+                }
+            )+
+        }
+        mod on_kronjob {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Flavor::KronJob).await
+                }
+            )+
+        }
+    };
+}
+
+for_both_kinds!(
+    every_minute_creates_the_job_at_the_boundary_and_records_success,
+    each_created_job_gets_its_own_event,
+    forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone,
+    replace_deletes_the_running_job_and_starts_the_next,
+    suspended_cronjob_runs_nothing_until_resumed,
+    starting_deadline_skips_a_slot_missed_by_more_than_the_deadline,
+    history_limits_delete_finished_jobs_and_keep_the_record,
+    an_existing_job_for_the_slot_is_recorded_not_duplicated,
+    time_zone_picks_the_wall_clock_slot_and_annotates_in_that_zone,
+    an_edited_schedule_takes_effect_without_waiting_for_the_old_timer,
+    deleting_a_cronjob_garbage_collects_its_jobs_without_error_loops,
+    a_schedule_that_never_fires_warns_once_and_does_not_loop,
+    a_job_the_server_rejects_gives_failed_create_without_a_retry_loop,
+);
+
 fn slot_of(job: &Job) -> Timestamp {
     scheduled_annotation(job)
         .parse()
@@ -92,9 +152,8 @@ async fn observe_for(d: Duration) {
     tokio::time::sleep(d).await;
 }
 
-#[tokio::test]
-async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
-    let f = setup("minute").await;
+async fn every_minute_creates_the_job_at_the_boundary_and_records_success(flavor: Flavor) {
+    let f = setup(flavor, "minute").await;
     let cj = f
         .create(cronjob("minutely", "*/1 * * * *", TestPod::Succeed))
         .await;
@@ -113,8 +172,12 @@ async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
     );
     let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
-        (owner.kind.as_str(), owner.name.as_str()),
-        ("CronJob", "minutely")
+        (
+            owner.api_version.as_str(),
+            owner.kind.as_str(),
+            owner.name.as_str()
+        ),
+        (flavor.api_version(), flavor.kind(), "minutely")
     );
     assert_eq!(
         (owner.controller, owner.block_owner_deletion),
@@ -153,7 +216,7 @@ async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
         "status to record the success",
         Duration::from_secs(30),
         || async {
-            let cj = get_cronjob(&f.cronjobs, "minutely").await;
+            let cj = f.get("minutely").await;
             let st = cj.status.clone().unwrap_or_default();
             if st.last_successful_time.is_some() && active_names(&cj).is_empty() {
                 Ok(st)
@@ -164,7 +227,7 @@ async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
     )
     .await;
     assert_eq!(status.last_schedule_time.unwrap().0, slot);
-    let evs = events(&f.events, "minutely").await;
+    let evs = f.events("minutely").await;
     assert!(
         evs.contains(&(
             "Normal".into(),
@@ -186,9 +249,8 @@ async fn every_minute_creates_the_job_at_the_boundary_and_records_success() {
 
 /// Two slots of one CronJob: `kubectl describe` names both Jobs (an Event
 /// series keyed without the message would show the first name twice).
-#[tokio::test]
-async fn each_created_job_gets_its_own_event() {
-    let f = setup("twice").await;
+async fn each_created_job_gets_its_own_event(flavor: Flavor) {
+    let f = setup(flavor, "twice").await;
     let cj = f
         .create(cronjob("twice", "* * * * *", TestPod::RunForever))
         .await;
@@ -205,7 +267,7 @@ async fn each_created_job_gets_its_own_event() {
             &format!("the event {want:?}"),
             Duration::from_secs(10),
             || async {
-                let evs = events(&f.events, "twice").await;
+                let evs = f.events("twice").await;
                 if evs.contains(&want) {
                     Ok(())
                 } else {
@@ -218,16 +280,17 @@ async fn each_created_job_gets_its_own_event() {
     drop(f.ns);
 }
 
-#[tokio::test]
-async fn forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone() {
-    let f = setup("forbid").await;
+async fn forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone(flavor: Flavor) {
+    let f = setup(flavor, "forbid").await;
     let mut cj = cronjob("forbid", "@every 2s", TestPod::RunForever);
     cj.spec.concurrency_policy = Some("Forbid".into());
     let cj = f.create(cj).await;
     let first = f.wait_jobs(&cj, 1, Duration::from_secs(30)).await.remove(0);
     // Slots in the same minute share the running Job's name (already handled,
     // as upstream); the first slot of the next minute is the one skipped.
-    let (ty, _, msg) = wait_for_event(&f.events, "forbid", "JobAlreadyActive", SLOT_WAIT).await;
+    let (ty, _, msg) = f
+        .wait_for_event("forbid", "JobAlreadyActive", SLOT_WAIT)
+        .await;
     assert_eq!(ty, "Normal");
     assert_eq!(
         msg,
@@ -262,8 +325,9 @@ async fn forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone() {
         .delete(&first_name, &DeleteParams::background())
         .await
         .unwrap();
-    let (_, _, msg) =
-        wait_for_event(&f.events, "forbid", "MissingJob", Duration::from_secs(30)).await;
+    let (_, _, msg) = f
+        .wait_for_event("forbid", "MissingJob", Duration::from_secs(30))
+        .await;
     assert_eq!(msg, format!("Active job went missing: {first_name}"));
     wait_for(
         "a new Job after the old one went away",
@@ -281,22 +345,23 @@ async fn forbid_skips_while_a_job_runs_and_resumes_when_it_is_gone() {
     .await;
 }
 
-#[tokio::test]
-async fn replace_deletes_the_running_job_and_starts_the_next() {
-    let f = setup("replace").await;
+async fn replace_deletes_the_running_job_and_starts_the_next(flavor: Flavor) {
+    let f = setup(flavor, "replace").await;
     // Minute slots: each slot has its own Job name.
     let mut cj = cronjob("replace", "* * * * *", TestPod::RunForever);
     cj.spec.concurrency_policy = Some("Replace".into());
     let cj = f.create(cj).await;
     let first = f.wait_jobs(&cj, 1, SLOT_WAIT).await.remove(0);
     let first_name = first.metadata.name.clone().unwrap();
-    let (_, _, msg) = wait_for_event(&f.events, "replace", "SuccessfulDelete", SLOT_WAIT).await;
+    let (_, _, msg) = f
+        .wait_for_event("replace", "SuccessfulDelete", SLOT_WAIT)
+        .await;
     assert_eq!(msg, format!("Deleted job {first_name}"));
     let cj_now = wait_for(
         "the replacement to be the only active Job",
         Duration::from_secs(30),
         || async {
-            let c = get_cronjob(&f.cronjobs, "replace").await;
+            let c = f.get("replace").await;
             let active = active_names(&c);
             if active.len() == 1 && active[0] != first_name {
                 Ok(c)
@@ -315,9 +380,8 @@ async fn replace_deletes_the_running_job_and_starts_the_next() {
     );
 }
 
-#[tokio::test]
-async fn suspended_cronjob_runs_nothing_until_resumed() {
-    let f = setup("suspend").await;
+async fn suspended_cronjob_runs_nothing_until_resumed(flavor: Flavor) {
+    let f = setup(flavor, "suspend").await;
     let mut cj = cronjob("sleepy", "@every 2s", TestPod::Succeed);
     cj.spec.suspend = Some(true);
     let cj = f.create(cj).await;
@@ -348,9 +412,8 @@ async fn suspended_cronjob_runs_nothing_until_resumed() {
     f.wait_jobs(&cj, 1, Duration::from_secs(10)).await;
 }
 
-#[tokio::test]
-async fn starting_deadline_skips_a_slot_missed_by_more_than_the_deadline() {
-    let f = setup("deadline").await;
+async fn starting_deadline_skips_a_slot_missed_by_more_than_the_deadline(flavor: Flavor) {
+    let f = setup(flavor, "deadline").await;
     let mut cj = cronjob("late", "@every 12s", TestPod::Succeed);
     cj.spec.suspend = Some(true);
     cj.spec.starting_deadline_seconds = Some(2);
@@ -385,11 +448,10 @@ async fn starting_deadline_skips_a_slot_missed_by_more_than_the_deadline() {
     );
 }
 
-#[tokio::test]
-async fn history_limits_delete_finished_jobs_and_keep_the_record() {
+async fn history_limits_delete_finished_jobs_and_keep_the_record(flavor: Flavor) {
     // Limit 0: the first finished Job of each outcome is deleted at once (the
     // ordering among several is covered by the planner's table tests).
-    let f = setup("history").await;
+    let f = setup(flavor, "history").await;
     let mut ok = cronjob("ok", "@every 2s", TestPod::Succeed);
     ok.spec.successful_jobs_history_limit = Some(0);
     let mut bad = cronjob("bad", "@every 2s", TestPod::Fail);
@@ -398,13 +460,8 @@ async fn history_limits_delete_finished_jobs_and_keep_the_record() {
     let bad = f.create(bad).await;
     for (cj, cond) in [(&ok, "Complete"), (&bad, "Failed")] {
         let name = cj.metadata.name.clone().unwrap();
-        wait_for_event(
-            &f.events,
-            &name,
-            "SuccessfulDelete",
-            Duration::from_secs(60),
-        )
-        .await;
+        f.wait_for_event(&name, "SuccessfulDelete", Duration::from_secs(60))
+            .await;
         wait_for(
             &format!("no {cond} Job of {name} left"),
             Duration::from_secs(30),
@@ -423,20 +480,49 @@ async fn history_limits_delete_finished_jobs_and_keep_the_record() {
         )
         .await;
     }
-    let cj = get_cronjob(&f.cronjobs, "ok").await;
+    let cj = f.get("ok").await;
     assert!(cj.status.unwrap().last_successful_time.is_some());
-    let bad_now = get_cronjob(&f.cronjobs, "bad").await;
+    let bad_now = f.get("bad").await;
     assert!(
         bad_now.status.unwrap().last_successful_time.is_none(),
         "failed Jobs are not successes"
     );
+    // The failure outlives its deleted Job: in the last-failure gauge (all a
+    // CronJob has), and in a KronJob's status.
+    let gauge = |name: &str| {
+        sum_metric(
+            &f.kronjob.metrics(),
+            "kronjob_cronjob_last_failure_time_seconds",
+            Some(&format!("cronjob=\"{name}\"")),
+        ) as i64
+    };
+    // A KronJob's status has it first (the gauge is set after the write).
+    let at_least = match flavor {
+        Flavor::KronJob => {
+            let status = &f.objects.get_json("bad").await["status"];
+            let t: Timestamp = status["lastFailureTime"].as_str().unwrap().parse().unwrap();
+            t.as_second()
+        }
+        Flavor::CronJob => 1,
+    };
+    wait_for(
+        "the last-failure gauge",
+        Duration::from_secs(10),
+        || async {
+            match gauge("bad") {
+                t if t >= at_least => Ok(()),
+                t => Err(format!("{t}, want at least {at_least}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(gauge("ok"), 0, "no failure of ok");
 }
 
-#[tokio::test]
-async fn an_existing_job_for_the_slot_is_recorded_not_duplicated() {
+async fn an_existing_job_for_the_slot_is_recorded_not_duplicated(flavor: Flavor) {
     // A restart between "create Job" and "write status" leaves the Job
     // without status; the next sync must record it, not create another.
-    let f = setup("exists").await;
+    let f = setup(flavor, "exists").await;
     let cj = f
         .create(cronjob("resume", "@every 20s", TestPod::RunForever))
         .await;
@@ -446,8 +532,8 @@ async fn an_existing_job_for_the_slot_is_recorded_not_duplicated() {
     let mut job = common::job(&name, TestPod::RunForever);
     job.metadata.owner_references = Some(vec![
         k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-            api_version: "batch/v1".into(),
-            kind: "CronJob".into(),
+            api_version: flavor.api_version().into(),
+            kind: flavor.kind().into(),
             name: "resume".into(),
             uid: cj.metadata.uid.clone().unwrap(),
             controller: Some(true),
@@ -463,7 +549,7 @@ async fn an_existing_job_for_the_slot_is_recorded_not_duplicated() {
         "the existing Job to be recorded as active",
         Duration::from_secs(60),
         || async {
-            let c = get_cronjob(&f.cronjobs, "resume").await;
+            let c = f.get("resume").await;
             if active_names(&c).contains(&name) {
                 Ok(c)
             } else {
@@ -490,7 +576,7 @@ async fn an_existing_job_for_the_slot_is_recorded_not_duplicated() {
             .count(),
         1
     );
-    let evs = events(&f.events, "resume").await;
+    let evs = f.events("resume").await;
     assert!(
         !evs.iter()
             .any(|e| e.1 == "SuccessfulCreate" && e.2.ends_with(&name)),
@@ -498,9 +584,8 @@ async fn an_existing_job_for_the_slot_is_recorded_not_duplicated() {
     );
 }
 
-#[tokio::test]
-async fn time_zone_picks_the_wall_clock_slot_and_annotates_in_that_zone() {
-    let f = setup("tz").await;
+async fn time_zone_picks_the_wall_clock_slot_and_annotates_in_that_zone(flavor: Flavor) {
+    let f = setup(flavor, "tz").await;
     // Two minutes ahead on Kolkata's wall clock (UTC+05:30).
     let target = Timestamp::now().as_second() / 60 * 60 + 120;
     let wall = Timestamp::from_second(target)
@@ -545,9 +630,8 @@ async fn time_zone_picks_the_wall_clock_slot_and_annotates_in_that_zone() {
     .await;
 }
 
-#[tokio::test]
-async fn an_edited_schedule_takes_effect_without_waiting_for_the_old_timer() {
-    let f = setup("edit").await;
+async fn an_edited_schedule_takes_effect_without_waiting_for_the_old_timer(flavor: Flavor) {
+    let f = setup(flavor, "edit").await;
     let cj = f
         .create(cronjob("edited", "0 0 1 1 *", TestPod::Succeed))
         .await;
@@ -572,17 +656,13 @@ async fn an_edited_schedule_takes_effect_without_waiting_for_the_old_timer() {
     assert_eq!(slot_of(&job).as_second() % 60, 0);
 }
 
-#[tokio::test]
-async fn deleting_a_cronjob_garbage_collects_its_jobs_without_error_loops() {
-    let f = setup("delete").await;
+async fn deleting_a_cronjob_garbage_collects_its_jobs_without_error_loops(flavor: Flavor) {
+    let f = setup(flavor, "delete").await;
     let cj = f
         .create(cronjob("doomed", "@every 2s", TestPod::RunForever))
         .await;
     f.wait_jobs(&cj, 1, Duration::from_secs(30)).await;
-    f.cronjobs
-        .delete("doomed", &DeleteParams::background())
-        .await
-        .unwrap();
+    f.objects.delete("doomed").await;
     wait_for(
         "the garbage collector to delete the Jobs",
         Duration::from_secs(60),
@@ -609,18 +689,13 @@ async fn deleting_a_cronjob_garbage_collects_its_jobs_without_error_loops() {
     );
 }
 
-#[tokio::test]
-async fn a_schedule_that_never_fires_warns_once_and_does_not_loop() {
-    let f = setup("invalid").await;
+async fn a_schedule_that_never_fires_warns_once_and_does_not_loop(flavor: Flavor) {
+    let f = setup(flavor, "invalid").await;
     f.create(cronjob("feb30", "0 0 30 2 *", TestPod::Succeed))
         .await;
-    let (ty, _, msg) = wait_for_event(
-        &f.events,
-        "feb30",
-        "InvalidSchedule",
-        Duration::from_secs(30),
-    )
-    .await;
+    let (ty, _, msg) = f
+        .wait_for_event("feb30", "InvalidSchedule", Duration::from_secs(30))
+        .await;
     assert_eq!(ty, "Warning");
     assert_eq!(
         msg,
@@ -633,7 +708,7 @@ async fn a_schedule_that_never_fires_warns_once_and_does_not_loop() {
         before,
         "no timer and no retry loop for an invalid schedule"
     );
-    let evs = events(&f.events, "feb30").await;
+    let evs = f.events("feb30").await;
     assert_eq!(
         evs.iter().filter(|e| e.1 == "InvalidSchedule").count(),
         1,
@@ -642,7 +717,7 @@ async fn a_schedule_that_never_fires_warns_once_and_does_not_loop() {
     // A spec change wakes it: a valid schedule runs.
     f.patch_spec("feb30", json!({ "schedule": "@every 2s" }))
         .await;
-    let cj = get_cronjob(&f.cronjobs, "feb30").await;
+    let cj = f.get("feb30").await;
     f.wait_jobs(&cj, 1, Duration::from_secs(30)).await;
 }
 
@@ -743,21 +818,16 @@ impl Drop for RejectJobsPolicy {
     }
 }
 
-#[tokio::test]
-async fn a_job_the_server_rejects_gives_failed_create_without_a_retry_loop() {
-    let f = setup("reject").await;
+async fn a_job_the_server_rejects_gives_failed_create_without_a_retry_loop(flavor: Flavor) {
+    let f = setup(flavor, "reject").await;
     let _policy = RejectJobsPolicy::install(f.ns.client(), f.ns.name()).await;
     let mut cj = cronjob("rejected", "@every 3s", TestPod::Succeed);
     cj.spec.job_template.metadata.as_mut().unwrap().labels =
         Some([("reject-me".to_string(), "yes".to_string())].into());
     let cj = f.create(cj).await;
-    let (ty, _, msg) = wait_for_event(
-        &f.events,
-        "rejected",
-        "FailedCreate",
-        Duration::from_secs(30),
-    )
-    .await;
+    let (ty, _, msg) = f
+        .wait_for_event("rejected", "FailedCreate", Duration::from_secs(30))
+        .await;
     assert_eq!(ty, "Warning");
     assert!(msg.starts_with("Error creating job: "), "{msg}");
     assert!(
@@ -803,4 +873,509 @@ async fn explain_reads_the_cronjob_and_its_jobs_from_the_cluster() {
         text.contains("Next 5 fire times (none run while stopped):"),
         "{text}"
     );
+}
+
+// ---- KronJob only: what its resource has and a CronJob's has not ------------
+
+/// `status.<path>` of a KronJob's JSON (Null when absent).
+fn status_field<'a>(kj: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(&kj["status"], |v, k| &v[*k])
+}
+
+/// (status, reason, message, observedGeneration) of the condition `type_`.
+fn condition(kj: &Value, type_: &str) -> Option<(String, String, String, i64)> {
+    let list = status_field(kj, &["conditions"]).as_array()?;
+    let c = list.iter().find(|c| c["type"] == type_)?;
+    let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+    Some((
+        text("status"),
+        text("reason"),
+        text("message"),
+        c["observedGeneration"].as_i64().unwrap_or(-1),
+    ))
+}
+
+fn time_field(kj: &Value, path: &[&str]) -> Option<Timestamp> {
+    status_field(kj, path).as_str().map(|t| {
+        t.parse()
+            .unwrap_or_else(|e| panic!("status.{path:?} {t}: {e}"))
+    })
+}
+
+/// Wait until the KronJob's JSON passes `check` (Err: what is still wrong).
+async fn wait_kronjob<T>(
+    f: &Fixture,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> Result<T, String>,
+) -> T {
+    wait_for(what, Duration::from_secs(30), || async {
+        let kj = f.objects.get_json(name).await;
+        check(&kj).map_err(|e| format!("{e}; status: {}", kj["status"]))
+    })
+    .await
+}
+
+/// The pod of a Job (kwok's stages run it).
+async fn pod_of(f: &Fixture, job: &str) -> Pod {
+    let pods: Api<Pod> = f.ns.api();
+    wait_for(
+        &format!("the pod of {job}"),
+        Duration::from_secs(30),
+        || async {
+            let list = pods
+                .list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+                .await
+                .map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no pod yet".to_string())
+        },
+    )
+    .await
+}
+
+/// `kubectl get kronjobs` of the namespace: the header's columns and, for
+/// each row, the cell under each column (kubectl aligns them).
+fn kubectl_get_table(
+    namespace: &str,
+    kubeconfig: &std::path::Path,
+    what: &str,
+) -> Vec<Vec<(String, String)>> {
+    let out = std::process::Command::new(kubectl())
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(["get", what, "-n", namespace])
+        .output()
+        .expect("run kubectl");
+    assert!(out.status.success(), "kubectl get {what}: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header line");
+    // Column starts: where a name begins after two or more spaces.
+    let mut starts = vec![0];
+    let bytes = header.as_bytes();
+    for i in 2..bytes.len() {
+        if bytes[i] != b' ' && bytes[i - 1] == b' ' && bytes[i - 2] == b' ' {
+            starts.push(i);
+        }
+    }
+    let cell = |line: &str, k: usize| {
+        let end = starts
+            .get(k + 1)
+            .copied()
+            .unwrap_or(line.len())
+            .min(line.len());
+        line.get(starts[k]..end)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    lines
+        .map(|l| {
+            (0..starts.len())
+                .map(|k| (cell(header, k), cell(l, k)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A KronJob's status holds what upstream never recorded: the next slot,
+/// the last run from Running to Succeeded, the generation it describes and
+/// the conditions; `kubectl get kj` shows them in its columns.
+#[tokio::test]
+async fn kronjob_status_follows_the_run_the_timer_and_the_spec() {
+    let f = setup(Flavor::KronJob, "kj-status").await;
+    let kj = f
+        .create(cronjob("status", "* * * * *", TestPod::RunForever))
+        .await;
+    let created = kj.metadata.creation_timestamp.clone().unwrap().0;
+
+    // The first sync: a timer for the next minute, nothing run yet.
+    let next = wait_kronjob(&f, "status", "the first status", |kj| {
+        let next = time_field(kj, &["nextScheduleTime"]).ok_or("no nextScheduleTime")?;
+        if status_field(kj, &["observedGeneration"]) != 1 {
+            return Err("observedGeneration is not 1".into());
+        }
+        Ok(next)
+    })
+    .await;
+    assert_eq!(next.as_second() % 60, 0, "{next} is a minute boundary");
+    assert!(
+        next > created && next.as_second() <= created.as_second() + 120,
+        "next {next}, created {created}"
+    );
+    let kj_json = f.objects.get_json("status").await;
+    assert_eq!(
+        condition(&kj_json, "ScheduleValid"),
+        Some(("True".into(), "Valid".into(), String::new(), 1))
+    );
+    assert_eq!(
+        condition(&kj_json, "Suspended"),
+        Some(("False".into(), "NotSuspended".into(), String::new(), 1))
+    );
+    let last = condition(&kj_json, "LastRunSucceeded");
+    assert!(
+        matches!(&last, Some((s, r, _, 1)) if s == "Unknown" && (r == "NoRunYet" || r == "JobRunning")),
+        "{last:?}"
+    );
+
+    // The slot's Job runs: lastRun says so, the timer moves on.
+    let job = f.wait_jobs(&kj, 1, SLOT_WAIT).await.remove(0);
+    let job_name = job.metadata.name.clone().unwrap();
+    let slot = slot_of(&job);
+    wait_kronjob(&f, "status", "lastRun Running", |kj| {
+        let run = status_field(kj, &["lastRun"]);
+        if run["jobName"] != job_name.as_str() || run["result"] != "Running" {
+            return Err(format!("lastRun {run}"));
+        }
+        if time_field(kj, &["nextScheduleTime"]) != Some(slot + jiff::SignedDuration::from_secs(60))
+        {
+            return Err("nextScheduleTime is not the next slot".into());
+        }
+        Ok(())
+    })
+    .await;
+    let kj_json = f.objects.get_json("status").await;
+    let run = status_field(&kj_json, &["lastRun"]);
+    assert_eq!(run["trigger"], "Schedule");
+    assert_eq!(
+        run["scheduledTime"]
+            .as_str()
+            .unwrap()
+            .parse::<Timestamp>()
+            .unwrap(),
+        slot
+    );
+    assert_eq!(time_field(&kj_json, &["lastScheduleTime"]), Some(slot));
+    assert_eq!(status_field(&kj_json, &["activeCount"]), 1);
+    assert_eq!(
+        status_field(&kj_json, &["active"])[0]["name"],
+        job_name.as_str()
+    );
+    assert_eq!(
+        condition(&kj_json, "LastRunSucceeded").map(|c| (c.0, c.1, c.2)),
+        Some((
+            "Unknown".into(),
+            "JobRunning".into(),
+            format!("job {job_name} is running")
+        ))
+    );
+
+    // Suspended: a new generation, no timer, the condition.
+    f.patch_spec("status", json!({ "suspend": true })).await;
+    wait_kronjob(&f, "status", "the suspension recorded", |kj| {
+        match condition(kj, "Suspended") {
+            Some((s, r, _, 2)) if s == "True" && r == "Suspended" => {}
+            other => return Err(format!("Suspended {other:?}")),
+        }
+        if status_field(kj, &["observedGeneration"]) != 2 {
+            return Err("observedGeneration is not 2".into());
+        }
+        if !status_field(kj, &["nextScheduleTime"]).is_null() {
+            return Err("a suspended KronJob has no timer".into());
+        }
+        Ok(())
+    })
+    .await;
+
+    // The pod succeeds (kwok: the run-forever annotation removed): lastRun
+    // Succeeded, lastSuccessfulTime, and the condition.
+    let pod = pod_of(&f, &job_name).await;
+    let pods: Api<Pod> = f.ns.api();
+    pods.patch(
+        pod.metadata.name.as_deref().unwrap(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {common::TEST_POD_ANNOTATION: null}}})),
+    )
+    .await
+    .unwrap();
+    let done =
+        common::wait_for_job_condition(&f.jobs, &job_name, "Complete", Duration::from_secs(30))
+            .await;
+    let completed = done.status.unwrap().completion_time.unwrap().0;
+    wait_kronjob(&f, "status", "lastRun Succeeded", |kj| {
+        let run = status_field(kj, &["lastRun"]);
+        if run["result"] != "Succeeded" {
+            return Err(format!("lastRun {run}"));
+        }
+        Ok(())
+    })
+    .await;
+    let kj_json = f.objects.get_json("status").await;
+    let run = status_field(&kj_json, &["lastRun"]);
+    assert_eq!(run["jobName"], job_name.as_str());
+    assert_eq!(
+        run["completionTime"]
+            .as_str()
+            .unwrap()
+            .parse::<Timestamp>()
+            .unwrap(),
+        completed
+    );
+    assert!(!run["startTime"].is_null(), "{run}");
+    assert_eq!(
+        time_field(&kj_json, &["lastSuccessfulTime"]),
+        Some(completed)
+    );
+    assert!(status_field(&kj_json, &["lastFailureTime"]).is_null());
+    assert_eq!(status_field(&kj_json, &["activeCount"]), 0);
+    assert!(status_field(&kj_json, &["active"]).is_null());
+    assert_eq!(
+        condition(&kj_json, "LastRunSucceeded").map(|c| (c.0, c.1, c.2)),
+        Some((
+            "True".into(),
+            "JobSucceeded".into(),
+            format!("job {job_name} succeeded")
+        ))
+    );
+
+    // kubectl's columns (the CRD's printer columns), and the `all` category.
+    let kubeconfig = kubeconfig_path().await;
+    let rows = kubectl_get_table(f.ns.name(), &kubeconfig, "kj");
+    let header: Vec<&str> = rows[0].iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "SCHEDULE",
+            "TIMEZONE",
+            "SUSPEND",
+            "ACTIVE",
+            "LAST SCHEDULE",
+            "NEXT SCHEDULE",
+            "LAST RESULT",
+            "AGE"
+        ]
+    );
+    let row: std::collections::HashMap<_, _> = rows[0].iter().cloned().collect();
+    assert_eq!(row["NAME"], "status");
+    assert_eq!(row["SCHEDULE"], "* * * * *");
+    // kubectl leaves the cell of an absent field empty (a CRD's columns).
+    assert_eq!(row["TIMEZONE"], "");
+    assert_eq!(row["SUSPEND"], "true");
+    assert_eq!(row["ACTIVE"], "0");
+    assert_ne!(row["LAST SCHEDULE"], "");
+    assert_eq!(row["NEXT SCHEDULE"], "", "no timer while suspended");
+    assert_eq!(row["LAST RESULT"], "Succeeded");
+    let all = kubectl_get_table(f.ns.name(), &kubeconfig, "all");
+    assert!(
+        all.iter()
+            .flatten()
+            .any(|(_, cell)| cell == "kronjob.kronjob.dev/status"),
+        "kubectl get all lists KronJobs: {all:?}"
+    );
+}
+
+/// A failed Job: lastFailureTime and the LastRunSucceeded condition.
+#[tokio::test]
+async fn kronjob_status_records_the_last_failure() {
+    let f = setup(Flavor::KronJob, "kj-failure").await;
+    let kj = f
+        .create(cronjob("failing", "* * * * *", TestPod::Fail))
+        .await;
+    let job = f.wait_jobs(&kj, 1, SLOT_WAIT).await.remove(0);
+    // No second slot may move lastRun on while the test looks.
+    f.patch_spec("failing", json!({ "suspend": true })).await;
+    let job_name = job.metadata.name.clone().unwrap();
+    let failed =
+        common::wait_for_job_condition(&f.jobs, &job_name, "Failed", Duration::from_secs(30)).await;
+    let failed_at = common::job_condition(&failed, "Failed")
+        .unwrap()
+        .last_transition_time
+        .clone()
+        .unwrap()
+        .0;
+    wait_kronjob(&f, "failing", "the failure recorded", |kj| {
+        if time_field(kj, &["lastFailureTime"]) != Some(failed_at) {
+            return Err(format!("lastFailureTime is not {failed_at}"));
+        }
+        let run = status_field(kj, &["lastRun"]);
+        if run["jobName"] != job_name.as_str() || run["result"] != "Failed" {
+            return Err(format!("lastRun {run}"));
+        }
+        Ok(())
+    })
+    .await;
+    let kj_json = f.objects.get_json("failing").await;
+    assert_eq!(
+        time_field(&kj_json, &["lastRun", "completionTime"]),
+        Some(failed_at)
+    );
+    assert!(status_field(&kj_json, &["lastSuccessfulTime"]).is_null());
+    assert_eq!(
+        condition(&kj_json, "LastRunSucceeded").map(|c| (c.0, c.1, c.2)),
+        Some((
+            "False".into(),
+            "JobFailed".into(),
+            format!("job {job_name} failed")
+        ))
+    );
+}
+
+/// What CEL cannot check is reported on the object: ScheduleValid=False
+/// with the reason and message of the Warning Event, and no timer; a fixed
+/// spec makes it True again.
+#[tokio::test]
+async fn kronjob_schedule_problems_are_conditions_and_warnings() {
+    let f = setup(Flavor::KronJob, "kj-valid").await;
+    let mut mars = cronjob("mars", "0 * * * *", TestPod::Succeed);
+    mars.spec.time_zone = Some("Mars/Olympus_Mons".into());
+    for (name, cj, reason) in [
+        (
+            "garbled",
+            cronjob("garbled", "every day at noon", TestPod::Succeed),
+            "UnparseableSchedule",
+        ),
+        (
+            "feb30",
+            cronjob("feb30", "0 0 30 2 *", TestPod::Succeed),
+            "InvalidSchedule",
+        ),
+        ("mars", mars, "UnknownTimeZone"),
+    ] {
+        f.create(cj).await;
+        let (ty, _, message) = f
+            .wait_for_event(name, reason, Duration::from_secs(30))
+            .await;
+        assert_eq!(ty, "Warning");
+        let kj = wait_kronjob(&f, name, "the condition", |kj| {
+            match condition(kj, "ScheduleValid") {
+                Some((s, r, _, _)) if s == "False" && r == reason => Ok(kj.clone()),
+                other => Err(format!("ScheduleValid {other:?}")),
+            }
+        })
+        .await;
+        assert_eq!(
+            condition(&kj, "ScheduleValid").unwrap().2,
+            message,
+            "the condition's message is the Event's"
+        );
+        assert!(
+            status_field(&kj, &["nextScheduleTime"]).is_null(),
+            "no timer for {name}: {}",
+            kj["status"]
+        );
+    }
+    f.patch_spec("garbled", json!({ "schedule": "0 0 1 1 *" }))
+        .await;
+    wait_kronjob(&f, "garbled", "the schedule valid again", |kj| {
+        match condition(kj, "ScheduleValid") {
+            Some((s, r, _, 2)) if s == "True" && r == "Valid" => {}
+            other => return Err(format!("ScheduleValid {other:?}")),
+        }
+        time_field(kj, &["nextScheduleTime"])
+            .map(drop)
+            .ok_or_else(|| "no nextScheduleTime".to_string())
+    })
+    .await;
+}
+
+/// The CRD rejects what the batch API server rejects, where its schema and
+/// CEL can say it, and applies batch/v1's defaults.
+#[tokio::test]
+async fn kronjob_crd_validates_and_defaults_like_the_batch_api() {
+    let client = common::client().await;
+    install_kronjob_crd(&client).await;
+    let ns = TestNamespace::new(&client, "kj-crd").await;
+    let objects = Objects::new(&client, ns.name(), Flavor::KronJob);
+    let minimal = |name: &str| {
+        json!({
+            "apiVersion": "kronjob.dev/v1alpha1",
+            "kind": "KronJob",
+            "metadata": {"name": name},
+            "spec": {
+                "schedule": "0 * * * *",
+                "jobTemplate": {"spec": {"template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "busybox:1.36"}]
+                }}}}
+            }
+        })
+    };
+    let create = |v: Value| {
+        let api = objects.api.clone();
+        async move {
+            api.create(&PostParams::default(), &serde_json::from_value(v).unwrap())
+                .await
+        }
+    };
+
+    // Defaults, as batch/v1 applies them.
+    let created = create(minimal("defaults"))
+        .await
+        .expect("a minimal KronJob");
+    let spec = &created.data["spec"];
+    assert_eq!(spec["concurrencyPolicy"], "Allow");
+    assert_eq!(spec["suspend"], false);
+    assert_eq!(spec["successfulJobsHistoryLimit"], 3);
+    assert_eq!(spec["failedJobsHistoryLimit"], 1);
+
+    // <name>-<minutes> must fit 63 characters: 52 is the longest name.
+    let longest = "a".repeat(52);
+    create(minimal(&longest))
+        .await
+        .expect("a 52-character name");
+    let rejected = |v: Value, field: &'static str, why: &'static str| async move {
+        match create(v).await {
+            Err(kube::Error::Api(e)) => {
+                assert_eq!(e.code, 422, "{e:?}");
+                assert!(
+                    e.message.contains(field) && e.message.contains(why),
+                    "{field}: {why}: {}",
+                    e.message
+                );
+            }
+            other => panic!("{field} {why}: accepted: {other:?}"),
+        }
+    };
+    // A rule on the whole object: the API server names no field.
+    let too_long = "a".repeat(53);
+    rejected(
+        minimal(&too_long),
+        "is invalid",
+        "must be no more than 52 characters",
+    )
+    .await;
+    let with = |key: &str, value: Value| {
+        let mut v = minimal("invalid");
+        v["spec"][key] = value;
+        v
+    };
+    rejected(
+        with("startingDeadlineSeconds", json!(-1)),
+        "spec.startingDeadlineSeconds",
+        "should be greater than or equal to 0",
+    )
+    .await;
+    rejected(
+        with("successfulJobsHistoryLimit", json!(-1)),
+        "spec.successfulJobsHistoryLimit",
+        "should be greater than or equal to 0",
+    )
+    .await;
+    rejected(
+        with("failedJobsHistoryLimit", json!(-2)),
+        "spec.failedJobsHistoryLimit",
+        "should be greater than or equal to 0",
+    )
+    .await;
+    rejected(
+        with("concurrencyPolicy", json!("Sometimes")),
+        "spec.concurrencyPolicy",
+        "Unsupported value",
+    )
+    .await;
+    rejected(
+        with("schedule", json!("")),
+        "spec.schedule",
+        "must not be empty",
+    )
+    .await;
+    let mut no_template = minimal("invalid");
+    no_template["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("jobTemplate");
+    rejected(no_template, "spec.jobTemplate", "Required value").await;
 }

@@ -1,10 +1,14 @@
 //! The Helm chart's RBAC is exactly enough: the controller runs as the
-//! chart's ServiceAccount (impersonated), not as cluster admin, through a
-//! whole CronJob lifecycle on the hardened control plane (admission plugins
-//! of hack/cluster-up.sh, OwnerReferencesPermissionEnforcement among them):
-//! Job creation with blockOwnerDeletion, status, Events and Event series,
-//! successful and failed history cleanup, Replace, Forbid, and the Lease
-//! (created, renewed, released on SIGTERM).
+//! chart's ServiceAccount (impersonated), not as cluster admin, serving both
+//! kinds (`serve: [cronjobs, kronjobs]`), and serving KronJobs with the
+//! chart's default (which grants nothing on `batch/v1` CronJobs), on the
+//! hardened control plane
+//! (admission plugins of hack/cluster-up.sh, OwnerReferencesPermissionEnforcement
+//! among them). For a CronJob and a KronJob each: Job creation with
+//! blockOwnerDeletion, status, Events and Event series, successful and
+//! failed history cleanup, Replace, Forbid and run-now (a CronJob records
+//! the token handled in an annotation, a KronJob in its status); and the
+//! Lease (created, renewed, released on SIGTERM).
 
 mod common;
 mod support;
@@ -19,19 +23,11 @@ use k8s_openapi::api::events;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 use common::{TestNamespace, TestPod, wait_for};
 use support::*;
-
-fn cache() -> std::path::PathBuf {
-    std::env::var_os("KRONJOB_CACHE")
-        .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kronjob")
-        })
-}
 
 /// `hack/build-tools.sh --env` names the helm binary it built.
 fn helm() -> String {
@@ -68,43 +64,84 @@ fn run(cmd: &mut Command, input: Option<&str>) -> String {
 }
 
 #[tokio::test]
-async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
+async fn the_charts_rbac_for_both_kinds_is_enough_for_the_whole_lifecycle() {
+    let run = lifecycle_as_the_charts_service_account(&Flavor::ALL).await;
+    let _ = std::fs::remove_file(run.impersonating);
+}
+
+/// The chart's default (`serve: [kronjobs]`, safe beside a managed
+/// cluster's own CronJob controller) grants nothing on `batch/v1` CronJobs,
+/// and is enough for a KronJob's whole lifecycle.
+#[tokio::test]
+async fn the_charts_default_rbac_serves_kronjobs_and_nothing_of_cronjobs() {
+    let Lifecycles {
+        work,
+        impersonating,
+        ..
+    } = lifecycle_as_the_charts_service_account(&[Flavor::KronJob]).await;
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&impersonating).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let as_sa: Api<CronJob> = Api::namespaced(Client::try_from(config).unwrap(), work.name());
+    match as_sa.list(&ListParams::default()).await {
+        Err(kube::Error::Api(e)) if e.code == 403 => {}
+        other => panic!("the default ServiceAccount may list CronJobs: {other:?}"),
+    }
+    let _ = std::fs::remove_file(impersonating);
+}
+
+/// Render the chart's ServiceAccount and RBAC (serving `kinds`; the chart's
+/// default `serve` when that is only KronJobs), apply them, run kronjob as
+/// that ServiceAccount and take each kind through its lifecycle.
+async fn lifecycle_as_the_charts_service_account(kinds: &[Flavor]) -> Lifecycles {
     let client = common::client().await;
+    install_kronjob_crd(&client).await;
     let ctrl = TestNamespace::new(&client, "rbac-ctrl").await;
     let work = TestNamespace::new(&client, "rbac-work").await;
     let admin_kubeconfig = kubeconfig_path().await;
-    let kubectl = cache().join("k8s-v1.36.3/bin/kubectl");
-    let kubectl = if kubectl.exists() {
-        kubectl.into_os_string().into_string().unwrap()
-    } else {
-        "kubectl".into()
-    };
+    let serve = kinds
+        .iter()
+        .map(|k| k.plural())
+        .collect::<Vec<_>>()
+        .join(",");
 
     // The chart's ServiceAccount and RBAC, namespace-scoped to the work
     // namespace, Lease permissions in the controller's namespace.
     let release = format!("kj-{}", ctrl.name());
-    let rendered = run(
-        Command::new(helm()).args([
-            "template",
-            &release,
-            common::repo_root().join("charts/kronjob").to_str().unwrap(),
-            "--namespace",
-            ctrl.name(),
-            "--set",
-            &format!("watchNamespaces={{{}}}", work.name()),
-            "--show-only",
-            "templates/serviceaccount.yaml",
-            "--show-only",
-            "templates/rbac.yaml",
-        ]),
-        None,
-    );
+    let chart = common::repo_root().join("charts/kronjob");
+    let watch = format!("watchNamespaces={{{}}}", work.name());
+    let serve_value = format!("serve={{{serve}}}");
+    let mut args = vec![
+        "template",
+        &release,
+        chart.to_str().unwrap(),
+        "--namespace",
+        ctrl.name(),
+        "--set",
+        &watch,
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+    ];
+    if kinds != [Flavor::KronJob] {
+        args.extend(["--set", &serve_value]);
+    }
+    let rendered = run(Command::new(helm()).args(args), None);
     assert!(
         rendered.contains("kind: Role") && !rendered.contains("kind: ClusterRole"),
         "{rendered}"
     );
+    assert_eq!(
+        rendered.contains("\"cronjobs\""),
+        kinds.contains(&Flavor::CronJob),
+        "batch/v1 CronJobs are granted exactly when served:\n{rendered}"
+    );
     run(
-        Command::new(&kubectl).args([
+        Command::new(kubectl()).args([
             "--kubeconfig",
             admin_kubeconfig.to_str().unwrap(),
             "apply",
@@ -137,6 +174,8 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
         work.name(),
         &impersonating,
         &[
+            "--serve",
+            &serve,
             "--identity",
             &identity,
             "--leader-elect",
@@ -182,109 +221,15 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
     })
     .await;
 
-    let cronjobs: Api<CronJob> = work.api();
-    let jobs: Api<Job> = work.api();
-    let events_api: Api<Event> = work.api();
-
-    // Job creation (blockOwnerDeletion), status, successful history cleanup.
-    let mut succeed = cronjob("succeed", "@every 2s", TestPod::Succeed);
-    succeed.spec.successful_jobs_history_limit = Some(0);
-    let succeed = cronjobs
-        .create(&PostParams::default(), &succeed)
-        .await
-        .unwrap();
-    check_owner_references_are_enforced(&client, work.name(), &succeed).await;
-    // Failed history cleanup.
-    let mut fail = cronjob("fail", "@every 2s", TestPod::Fail);
-    fail.spec.failed_jobs_history_limit = Some(0);
-    cronjobs
-        .create(&PostParams::default(), &fail)
-        .await
-        .unwrap();
-    // Replace deletes the running Job; Forbid skips at every slot, which
-    // repeats its Event (an Event series: a patch).
-    let replaced = with_a_running_job(&cronjobs, &jobs, "replace", "Replace").await;
-    with_a_running_job(&cronjobs, &jobs, "forbid", "Forbid").await;
-
-    for cj in ["succeed", "fail"] {
-        wait_for_event(&events_api, cj, "SuccessfulCreate", Duration::from_secs(30)).await;
-        let (_, _, msg) =
-            wait_for_event(&events_api, cj, "SuccessfulDelete", Duration::from_secs(60)).await;
-        assert!(msg.starts_with(&format!("Deleted job {cj}-")), "{msg}");
+    // The kinds side by side; each object's name starts with its kind's
+    // tag, so that their Jobs' names differ.
+    let mut lifecycles = vec![];
+    for &flavor in kinds {
+        lifecycles.push(Lifecycle::start(&client, work.name(), flavor).await);
     }
-    wait_for(
-        "status written by the ServiceAccount",
-        Duration::from_secs(30),
-        || async {
-            let st = get_cronjob(&cronjobs, "succeed")
-                .await
-                .status
-                .unwrap_or_default();
-            if st.last_successful_time.is_some() {
-                Ok(())
-            } else {
-                Err(format!("{st:?}"))
-            }
-        },
-    )
-    .await;
-
-    let (_, _, msg) = wait_for_event(
-        &events_api,
-        "replace",
-        "SuccessfulDelete",
-        Duration::from_secs(30),
-    )
-    .await;
-    assert_eq!(msg, format!("Deleted job {replaced}"));
-    let replacement = wait_for(
-        "the replacement Job recorded as the only active one",
-        Duration::from_secs(30),
-        || async {
-            let active = active_names(&get_cronjob(&cronjobs, "replace").await);
-            match active.as_slice() {
-                [one] if *one != replaced => Ok(one.clone()),
-                _ => Err(format!("{active:?}")),
-            }
-        },
-    )
-    .await;
-    // kronjob's Job carries blockOwnerDeletion, so its creation went through
-    // OwnerReferencesPermissionEnforcement.
-    let owner = jobs
-        .get(&replacement)
-        .await
-        .unwrap()
-        .metadata
-        .owner_references;
-    assert_eq!(
-        owner.unwrap()[0].block_owner_deletion,
-        Some(true),
-        "kronjob's Jobs block their CronJob's foreground deletion"
-    );
-
-    let series: Api<events::v1::Event> = work.api();
-    wait_for(
-        "the repeated JobAlreadyActive Event counted as a series",
-        Duration::from_secs(30),
-        || async {
-            let list = series.list(&ListParams::default()).await.unwrap().items;
-            let counts: Vec<_> = list
-                .iter()
-                .filter(|e| {
-                    e.reason.as_deref() == Some("JobAlreadyActive")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("forbid")
-                })
-                .map(|e| e.series.as_ref().map_or(1, |s| s.count))
-                .collect();
-            if counts.iter().any(|c| *c >= 2) {
-                Ok(())
-            } else {
-                Err(format!("{counts:?}"))
-            }
-        },
-    )
-    .await;
+    for l in &lifecycles {
+        l.check(&work).await;
+    }
 
     let log = k.log_text();
     assert!(
@@ -302,8 +247,9 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
             "{metric} {label}\n{log}"
         );
     }
-    assert!(k.counter_with("kronjob_jobs_deleted_total", "replace") >= 1.0);
-    assert!(k.counter_with("kronjob_jobs_deleted_total", "history") >= 2.0);
+    let n = kinds.len() as f64;
+    assert!(k.counter_with("kronjob_jobs_deleted_total", "replace") >= n);
+    assert!(k.counter_with("kronjob_jobs_deleted_total", "history") >= 2.0 * n);
 
     // SIGTERM: the ServiceAccount gives the Lease up (update).
     let status = k.terminate();
@@ -311,61 +257,257 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
     let (holder, _) = lease_state(&leases).await;
     assert_eq!(holder, None, "the Lease is released on SIGTERM");
     assert!(!k.log_text().contains("could not release the lease"));
-    let _ = std::fs::remove_file(impersonating);
+    Lifecycles {
+        _ctrl: ctrl,
+        work,
+        impersonating,
+    }
 }
 
-/// A Job owned by `cj` as kronjob's would be (controller, blockOwnerDeletion).
-fn owned_job(name: &str, cj: &CronJob, pod: TestPod) -> Job {
+/// What a lifecycle run leaves for further checks.
+struct Lifecycles {
+    /// The controller's namespace (the ServiceAccount's), kept until the
+    /// test ends.
+    _ctrl: TestNamespace,
+    work: TestNamespace,
+    /// A kubeconfig that impersonates the chart's ServiceAccount.
+    impersonating: std::path::PathBuf,
+}
+
+/// One kind's objects in the lifecycle, named `<tag>-<role>`.
+struct Lifecycle {
+    flavor: Flavor,
+    objects: Objects,
+    jobs: Api<Job>,
+    events: Api<Event>,
+    /// The running Job `Replace` must delete.
+    replaced: String,
+}
+
+impl Lifecycle {
+    fn name(&self, role: &str) -> String {
+        format!("{}-{role}", self.flavor.tag())
+    }
+
+    /// Create the objects of every step; the controller acts on them
+    /// concurrently.
+    async fn start(client: &Client, ns: &str, flavor: Flavor) -> Lifecycle {
+        let mut l = Lifecycle {
+            flavor,
+            objects: Objects::new(client, ns, flavor),
+            jobs: Api::namespaced(client.clone(), ns),
+            events: Api::namespaced(client.clone(), ns),
+            replaced: String::new(),
+        };
+        // Job creation (blockOwnerDeletion), status, successful history cleanup.
+        let mut succeed = cronjob(&l.name("succeed"), "@every 2s", TestPod::Succeed);
+        succeed.spec.successful_jobs_history_limit = Some(0);
+        let succeed = l.objects.create(&succeed).await;
+        check_owner_references_are_enforced(client, ns, flavor, &succeed).await;
+        // Failed history cleanup.
+        let mut fail = cronjob(&l.name("fail"), "@every 2s", TestPod::Fail);
+        fail.spec.failed_jobs_history_limit = Some(0);
+        l.objects.create(&fail).await;
+        // Replace deletes the running Job; Forbid skips at every slot, which
+        // repeats its Event (an Event series: a patch).
+        l.replaced = l.with_a_running_job("replace", "Replace").await;
+        l.with_a_running_job("forbid", "Forbid").await;
+        // Run now: a Job at once; the token recorded (a CronJob's in an
+        // annotation: a patch of the object itself).
+        let manual = cronjob(&l.name("manual"), "0 0 1 1 *", TestPod::Succeed);
+        l.objects.create(&manual).await;
+        l.objects
+            .merge(
+                &l.name("manual"),
+                json!({"metadata": {"annotations": {"kronjob.dev/run-now": "rbac-1"}}}),
+            )
+            .await;
+        l
+    }
+
+    async fn check(&self, work: &TestNamespace) {
+        let kind = self.flavor.kind();
+        for role in ["succeed", "fail"] {
+            let name = self.name(role);
+            wait_for_event_of(
+                &self.events,
+                kind,
+                &name,
+                "SuccessfulCreate",
+                Duration::from_secs(30),
+            )
+            .await;
+            let (_, _, msg) = wait_for_event_of(
+                &self.events,
+                kind,
+                &name,
+                "SuccessfulDelete",
+                Duration::from_secs(60),
+            )
+            .await;
+            assert!(msg.starts_with(&format!("Deleted job {name}-")), "{msg}");
+        }
+        wait_for(
+            &format!("{kind} status written by the ServiceAccount"),
+            Duration::from_secs(30),
+            || async {
+                let st = self
+                    .objects
+                    .get(&self.name("succeed"))
+                    .await
+                    .status
+                    .unwrap_or_default();
+                if st.last_successful_time.is_some() {
+                    Ok(())
+                } else {
+                    Err(format!("{st:?}"))
+                }
+            },
+        )
+        .await;
+
+        let replace = self.name("replace");
+        let (_, _, msg) = wait_for_event_of(
+            &self.events,
+            kind,
+            &replace,
+            "SuccessfulDelete",
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(msg, format!("Deleted job {}", self.replaced));
+        let replacement = wait_for(
+            "the replacement Job recorded as the only active one",
+            Duration::from_secs(30),
+            || async {
+                let active = active_names(&self.objects.get(&replace).await);
+                match active.as_slice() {
+                    [one] if *one != self.replaced => Ok(one.clone()),
+                    _ => Err(format!("{active:?}")),
+                }
+            },
+        )
+        .await;
+        // kronjob's Job carries blockOwnerDeletion, so its creation went
+        // through OwnerReferencesPermissionEnforcement.
+        let owner = self
+            .jobs
+            .get(&replacement)
+            .await
+            .unwrap()
+            .metadata
+            .owner_references
+            .unwrap();
+        assert_eq!(
+            (owner[0].kind.as_str(), owner[0].block_owner_deletion),
+            (kind, Some(true)),
+            "kronjob's Jobs block their owner's foreground deletion"
+        );
+
+        let forbid = self.name("forbid");
+        let series: Api<events::v1::Event> = work.api();
+        wait_for(
+            "the repeated JobAlreadyActive Event counted as a series",
+            Duration::from_secs(30),
+            || async {
+                let list = series.list(&ListParams::default()).await.unwrap().items;
+                let counts: Vec<_> = list
+                    .iter()
+                    .filter(|e| {
+                        e.reason.as_deref() == Some("JobAlreadyActive")
+                            && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                                == Some(forbid.as_str())
+                    })
+                    .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+                    .collect();
+                if counts.iter().any(|c| *c >= 2) {
+                    Ok(())
+                } else {
+                    Err(format!("{counts:?}"))
+                }
+            },
+        )
+        .await;
+
+        // The run-now Job, and the token recorded as handled.
+        let manual = self.name("manual");
+        let job_name = kronjob::planner::run_now::manual_job_name(&manual, "rbac-1");
+        let (_, _, msg) = wait_for_event_of(
+            &self.events,
+            kind,
+            &manual,
+            "SuccessfulCreate",
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(msg, format!("Created job {job_name}"));
+        let job = self.jobs.get(&job_name).await.unwrap();
+        assert_eq!(
+            job.metadata.annotations.unwrap()["cronjob.kubernetes.io/instantiate"],
+            "manual"
+        );
+        wait_for(
+            "the run-now token recorded",
+            Duration::from_secs(30),
+            || async {
+                let v = self.objects.get_json(&manual).await;
+                let handled = match self.flavor {
+                    Flavor::CronJob => &v["metadata"]["annotations"]["kronjob.dev/run-now-handled"],
+                    Flavor::KronJob => &v["status"]["runNowToken"],
+                };
+                if handled == "rbac-1" {
+                    Ok(())
+                } else {
+                    Err(format!("{handled}"))
+                }
+            },
+        )
+        .await;
+    }
+
+    /// A suspended object whose status.active already lists a running Job
+    /// `<name>-old` (created and recorded by the admin), then resumed: its
+    /// first slot meets a running Job, which its concurrency `policy` acts on.
+    async fn with_a_running_job(&self, role: &str, policy: &str) -> String {
+        let name = self.name(role);
+        let mut cj = cronjob(&name, "@every 2s", TestPod::RunForever);
+        cj.spec.concurrency_policy = Some(policy.into());
+        cj.spec.suspend = Some(true);
+        let cj = self.objects.create(&cj).await;
+        let old = format!("{name}-old");
+        let job = self
+            .jobs
+            .create(
+                &PostParams::default(),
+                &owned_job(&old, self.flavor, &cj, TestPod::RunForever),
+            )
+            .await
+            .unwrap();
+        let active = json!({"status": {"active": [{
+            "apiVersion": "batch/v1", "kind": "Job", "name": old,
+            "namespace": job.metadata.namespace, "uid": job.metadata.uid,
+        }]}});
+        self.objects.patch_status(&name, active).await;
+        self.objects
+            .patch_spec(&name, json!({"suspend": false}))
+            .await;
+        old
+    }
+}
+
+/// A Job owned by `cj` (of kind `flavor`) as kronjob's would be
+/// (controller, blockOwnerDeletion).
+fn owned_job(name: &str, flavor: Flavor, cj: &CronJob, pod: TestPod) -> Job {
     let mut job = common::job(name, pod);
     job.metadata.owner_references = Some(vec![OwnerReference {
-        api_version: "batch/v1".into(),
-        kind: "CronJob".into(),
+        api_version: flavor.api_version().into(),
+        kind: flavor.kind().into(),
         name: cj.metadata.name.clone().unwrap(),
         uid: cj.metadata.uid.clone().unwrap(),
         controller: Some(true),
         block_owner_deletion: Some(true),
     }]);
     job
-}
-
-/// A suspended CronJob whose status.active already lists a running Job
-/// `<name>-old` (created and recorded by the admin), then resumed: its first
-/// slot meets a running Job, which its concurrency `policy` acts on.
-async fn with_a_running_job(
-    cronjobs: &Api<CronJob>,
-    jobs: &Api<Job>,
-    name: &str,
-    policy: &str,
-) -> String {
-    let mut cj = cronjob(name, "@every 2s", TestPod::RunForever);
-    cj.spec.concurrency_policy = Some(policy.into());
-    cj.spec.suspend = Some(true);
-    let cj = cronjobs.create(&PostParams::default(), &cj).await.unwrap();
-    let old = format!("{name}-old");
-    let job = jobs
-        .create(
-            &PostParams::default(),
-            &owned_job(&old, &cj, TestPod::RunForever),
-        )
-        .await
-        .unwrap();
-    let active = json!({"status": {"active": [{
-        "apiVersion": "batch/v1", "kind": "Job", "name": old,
-        "namespace": job.metadata.namespace, "uid": job.metadata.uid,
-    }]}});
-    cronjobs
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&active))
-        .await
-        .unwrap();
-    cronjobs
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"spec": {"suspend": false}})),
-        )
-        .await
-        .unwrap();
-    old
 }
 
 /// The Lease's (holder, renewTime).
@@ -384,11 +526,17 @@ async fn lease_state(leases: &Api<Lease>) -> (Option<String>, Option<String>) {
 
 /// On the local control plane, OwnerReferencesPermissionEnforcement must
 /// refuse a Job with blockOwnerDeletion from a ServiceAccount that may create
-/// Jobs but not update the CronJob's finalizers, and accept the same Job
-/// without the ownerReference: the test below then proves the chart grants
-/// what that plugin asks for. Elsewhere (kind, …) the plugin may be off.
-async fn check_owner_references_are_enforced(client: &Client, ns: &str, cj: &CronJob) {
-    let enforced = probe_block_owner_deletion(client, ns, cj).await;
+/// Jobs but not update the owner's (CronJob's or KronJob's) finalizers, and
+/// accept the same Job without the ownerReference: the lifecycle then proves
+/// the chart grants what that plugin asks for. Elsewhere (kind, …) the
+/// plugin may be off.
+async fn check_owner_references_are_enforced(
+    client: &Client,
+    ns: &str,
+    flavor: Flavor,
+    cj: &CronJob,
+) {
+    let enforced = probe_block_owner_deletion(client, ns, flavor, cj).await;
     // `make test` sets KUBECONFIG to the local control plane's kubeconfig.
     let local = std::env::var_os("KUBECONFIG")
         .filter(|v| !v.is_empty())
@@ -406,8 +554,13 @@ async fn check_owner_references_are_enforced(client: &Client, ns: &str, cj: &Cro
     }
 }
 
-async fn probe_block_owner_deletion(client: &Client, ns: &str, cj: &CronJob) -> bool {
-    let sa = "probe-no-finalizers";
+async fn probe_block_owner_deletion(
+    client: &Client,
+    ns: &str,
+    flavor: Flavor,
+    cj: &CronJob,
+) -> bool {
+    let sa = &format!("probe-no-finalizers-{}", flavor.tag());
     let objects: [serde_json::Value; 3] = [
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa}}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -451,7 +604,12 @@ async fn probe_block_owner_deletion(client: &Client, ns: &str, cj: &CronJob) -> 
         },
     )
     .await;
-    let owned = owned_job(&common::unique_name("probe-owned"), cj, TestPod::Succeed);
+    let owned = owned_job(
+        &common::unique_name("probe-owned"),
+        flavor,
+        cj,
+        TestPod::Succeed,
+    );
     match probe.create(&pp, &owned).await {
         Ok(_) => false,
         Err(kube::Error::Api(e)) if e.code == 403 => {

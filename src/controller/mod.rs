@@ -89,6 +89,11 @@ pub struct Shared {
     foreign: Mutex<HashSet<String>>,
     /// Job creates in flight: status writes wait behind them.
     pub creates: status_writer::CreateGate,
+    /// Per object UID, the (spec generation, slot) whose Job the API server
+    /// last refused as invalid: not asked for again until the spec changes,
+    /// also when our own status write (a KronJob's next slot) syncs the
+    /// object again while that slot is still due.
+    rejected: Mutex<HashMap<String, (i64, Timestamp)>>,
     /// The safety resync period (`Settings::resync`).
     resync: Option<Duration>,
     /// When this process started: older Jobs of another controller are
@@ -141,6 +146,7 @@ impl Shared {
             undecodable: Mutex::default(),
             foreign: Mutex::default(),
             creates: status_writer::CreateGate::default(),
+            rejected: Mutex::default(),
             resync: settings.resync,
             started: Timestamp::now(),
         }
@@ -175,6 +181,7 @@ impl Shared {
         self.superseded_slots.lock().remove(&uid);
         self.undecodable.lock().remove(&uid);
         self.failures.lock().remove(&uid);
+        self.rejected.lock().remove(&uid);
         let mut deleted = self.deleted.lock();
         if deleted.len() >= 100_000 {
             deleted.clear(); // UIDs are never reused; this only bounds memory
@@ -185,6 +192,19 @@ impl Shared {
             &cronjob.name_any(),
             K::KIND.kind(),
         );
+    }
+
+    /// Did the API server already refuse the Job of this slot of this
+    /// object as invalid, for the object's current spec?
+    pub fn rejected_before(&self, object: &Scheduled, slot: Timestamp) -> bool {
+        self.rejected.lock().get(&object.uid) == Some(&(object.generation, slot))
+    }
+
+    /// Remember that the API server refused the Job of this slot as invalid.
+    pub fn remember_rejected(&self, object: &Scheduled, slot: Timestamp) {
+        self.rejected
+            .lock()
+            .insert(object.uid.clone(), (object.generation, slot));
     }
 
     /// Remember Jobs recorded in status.active by a write that succeeded.
@@ -857,6 +877,10 @@ mod tests {
             },
         );
         shared.failures.lock().insert("u1".into(), 3);
+        shared
+            .rejected
+            .lock()
+            .insert("u1".into(), (1, Timestamp::UNIX_EPOCH));
 
         shared.forget_cronjob(&cronjob);
 
@@ -864,6 +888,7 @@ mod tests {
         assert!(shared.missed_slots.lock().is_empty());
         assert!(shared.superseded_slots.lock().is_empty());
         assert!(shared.failures.lock().is_empty());
+        assert!(shared.rejected.lock().is_empty());
         assert!(shared.deleted.lock().contains("u1"));
     }
 }

@@ -252,6 +252,11 @@ async fn create(
     delta: &mut StatusDelta,
 ) -> Result<(), SyncError> {
     let job_name = c.job.name.as_str();
+    if ctx.rejected_before(object, c.slot) {
+        // Refused already (and reported): retrying cannot succeed.
+        debug!(job = %job_name, slot = %c.slot, "job already rejected for this spec");
+        return Ok(());
+    }
     let body = objects::job::manifest(&c.job)
         .and_then(|m| serde_json::to_vec(&m))
         .map_err(|e| SyncError::Encode(job_name.to_owned(), e))?;
@@ -327,6 +332,7 @@ async fn create(
             if errs::is_permanent(&e) {
                 // Retrying the same request cannot succeed: wait for the
                 // next slot or a spec change instead.
+                ctx.remember_rejected(object, c.slot);
                 ctx.metrics
                     .job_create_errors
                     .with_label_values(&["invalid"])
@@ -419,6 +425,12 @@ fn record_gauges(ctx: &Context, object: &Scheduled, status: &Status, plan: &Plan
         m.last_successful_time
             .with_label_values(&labels)
             .set(secs(status.last_successful_time));
+        // A CronJob's status has no lastFailureTime: the plan's comes from
+        // the failed Jobs it sees, and the gauge keeps the latest after the
+        // history limit deleted them.
+        let failed = m.last_failure_time.with_label_values(&labels);
+        let latest = status.last_failure_time.max(plan.delta.last_failure_time);
+        failed.set(failed.get().max(secs(latest)));
         m.active_jobs
             .with_label_values(&labels)
             .set(i64::try_from(status.active.len()).unwrap_or(i64::MAX));

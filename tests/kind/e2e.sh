@@ -4,7 +4,8 @@
 #
 #   1. create the kind cluster from tests/kind/cluster.yaml
 #   2. docker build the kronjob image and kind-load it into the node
-#   3. helm install charts/kronjob with that image (imagePullPolicy Never)
+#   3. helm install charts/kronjob with that image (imagePullPolicy Never),
+#      drop-in mode: serve={cronjobs,kronjobs}
 #   4. smoke-test the installed controller (the example CronJob gets a Job),
 #      uninstall it, and run the e2e test suite against the cluster:
 #        KUBECONFIG=<kind kubeconfig> cargo test --test '*'
@@ -93,6 +94,7 @@ log "installing the chart"
   --namespace "$NAMESPACE" --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" \
   --set image.pullPolicy=Never \
+  --set 'serve={cronjobs,kronjobs}' \
   --wait --timeout 3m
 "$KUBECTL" -n "$NAMESPACE" rollout status "deployment/$RELEASE" --timeout=2m
 

@@ -17,7 +17,12 @@ use serde_json::json;
 use crate::common::{self, TestPod};
 
 pub mod chaos;
+pub mod cluster;
+pub mod flavor;
 pub mod proxy;
+
+#[allow(unused_imports)] // not every test binary runs both kinds
+pub use flavor::{Flavor, Objects, install_kronjob_crd};
 
 /// A `kronjob run` child process; killed when dropped.
 pub struct Kronjob {
@@ -227,9 +232,19 @@ pub fn cronjob(name: &str, schedule: &str, pod: TestPod) -> CronJob {
 
 /// (type, reason, message) of the Events about a CronJob, oldest first.
 pub async fn events(events: &Api<Event>, cronjob: &str) -> Vec<(String, String, String)> {
+    events_of(events, "CronJob", cronjob).await
+}
+
+/// (type, reason, message) of the Events about the object `kind`/`name`,
+/// oldest first.
+pub async fn events_of(
+    events: &Api<Event>,
+    kind: &str,
+    name: &str,
+) -> Vec<(String, String, String)> {
     let mut list = events
         .list(&ListParams::default().fields(&format!(
-            "involvedObject.name={cronjob},involvedObject.kind=CronJob"
+            "involvedObject.name={name},involvedObject.kind={kind}"
         )))
         .await
         .expect("list events")
@@ -257,18 +272,46 @@ pub async fn wait_for_event(
     reason: &str,
     timeout: Duration,
 ) -> (String, String, String) {
-    common::wait_for(&format!("event {reason} on {cronjob}"), timeout, || async {
-        let evs = events(api, cronjob).await;
-        evs.iter()
-            .find(|e| e.1 == reason)
-            .cloned()
-            .ok_or_else(|| format!("{:?}", evs.iter().map(|e| &e.1).collect::<Vec<_>>()))
-    })
+    wait_for_event_of(api, "CronJob", cronjob, reason, timeout).await
+}
+
+/// The first Event with `reason` about the object `kind`/`name`.
+pub async fn wait_for_event_of(
+    api: &Api<Event>,
+    kind: &str,
+    name: &str,
+    reason: &str,
+    timeout: Duration,
+) -> (String, String, String) {
+    common::wait_for(
+        &format!("event {reason} on {kind} {name}"),
+        timeout,
+        || async {
+            let evs = events_of(api, kind, name).await;
+            evs.iter()
+                .find(|e| e.1 == reason)
+                .cloned()
+                .ok_or_else(|| format!("{:?}", evs.iter().map(|e| &e.1).collect::<Vec<_>>()))
+        },
+    )
     .await
 }
 
 pub async fn owned_jobs(jobs: &Api<Job>, cronjob: &CronJob) -> Vec<Job> {
     jobs_controlled_by(jobs, cronjob.metadata.uid.as_deref().unwrap()).await
+}
+
+/// kubectl of the cached Kubernetes build, else the one on PATH.
+pub fn kubectl() -> String {
+    let cache = std::env::var_os("KRONJOB_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kronjob"));
+    let built = cache.join("k8s-v1.36.3/bin/kubectl");
+    if built.exists() {
+        built.into_os_string().into_string().unwrap()
+    } else {
+        "kubectl".into()
+    }
 }
 
 pub async fn get_cronjob(api: &Api<CronJob>, name: &str) -> CronJob {
@@ -296,39 +339,6 @@ pub fn scheduled_annotation(job: &Job) -> String {
         .unwrap_or_default()
 }
 
-/// Installs (or updates) the KronJob CRD, as `kronjob crd` prints it, and
-/// waits until the API server serves it.
-pub async fn install_kronjob_crd(client: &kube::Client) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::CustomResourceExt;
-    use kube::api::{Patch, PatchParams};
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = kronjob::crd::KronJob::crd();
-    let name = crd.metadata.name.clone().unwrap();
-    crds.patch(
-        &name,
-        &PatchParams::apply("kronjob-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply the KronJob CRD");
-    let kronjobs: Api<kube::api::DynamicObject> = Api::all_with(
-        client.clone(),
-        &kronjob::lookup::api_resource(kronjob::model::Kind::KronJob),
-    );
-    common::wait_for(
-        "the KronJob CRD served",
-        Duration::from_secs(30),
-        || async {
-            kronjobs
-                .list(&ListParams::default().limit(1))
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        },
-    )
-    .await;
-}
 
 /// A KronJob with the spec of [`cronjob`], as a user would write it.
 pub fn kronjob_object(name: &str, schedule: &str, pod: TestPod) -> kube::api::DynamicObject {

@@ -76,18 +76,23 @@ Namespace of the leader-election Lease.
 {{- end }}
 
 {{/*
-The controller's permissions on the CronJob, Job and Event APIs, shared by
+The controller's permissions on the served kinds, Jobs and Events, shared by
 the cluster-wide ClusterRole and the per-namespace Roles so both modes grant
 exactly the same verbs. Each verb is one kronjob uses (docs/install.md
-"Permissions"); compared with upstream's system:controller:cronjob-controller
-it has no update of a CronJob's spec, no update/patch of Jobs, no Pods (Jobs
-are deleted with propagationPolicy Background, the garbage collector removes
-their Pods) and no core/v1 Events (kronjob writes events.k8s.io/v1 only).
+"Permissions"), and only for the kinds of .Values.serve: the default
+(kronjobs) cannot even read batch/v1 CronJobs. Compared with upstream's
+system:controller:cronjob-controller it has no update of a CronJob, no
+update/patch of Jobs, no Pods (Jobs are deleted with propagationPolicy
+Background, the garbage collector removes their Pods) and no core/v1 Events
+(kronjob writes events.k8s.io/v1 only).
 */}}
 {{- define "kronjob.workloadRules" -}}
+{{- if has "cronjobs" .Values.serve }}
+# patch: the kronjob.dev/run-now-handled annotation (a CronJob's status has
+# no field for the run-now token handled).
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["batch"]
   resources: ["cronjobs/status"]
   verbs: ["patch"]
@@ -97,6 +102,19 @@ their Pods) and no core/v1 Events (kronjob writes events.k8s.io/v1 only).
 - apiGroups: ["batch"]
   resources: ["cronjobs/finalizers"]
   verbs: ["update"]
+{{- end }}
+{{- if has "kronjobs" .Values.serve }}
+- apiGroups: ["kronjob.dev"]
+  resources: ["kronjobs"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["kronjob.dev"]
+  resources: ["kronjobs/status"]
+  verbs: ["patch"]
+# blockOwnerDeletion on the Jobs' ownerReference to their KronJob, as above.
+- apiGroups: ["kronjob.dev"]
+  resources: ["kronjobs/finalizers"]
+  verbs: ["update"]
+{{- end }}
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "delete"]
