@@ -339,7 +339,6 @@ pub fn scheduled_annotation(job: &Job) -> String {
         .unwrap_or_default()
 }
 
-
 /// A KronJob with the spec of [`cronjob`], as a user would write it.
 pub fn kronjob_object(name: &str, schedule: &str, pod: TestPod) -> kube::api::DynamicObject {
     let mut v = serde_json::to_value(cronjob(name, schedule, pod)).unwrap();
