@@ -8,6 +8,8 @@ pub mod api_metrics;
 pub mod cli;
 pub mod client;
 pub mod controller;
+#[cfg(test)]
+mod cpu_clock;
 pub mod crd;
 pub mod explain;
 pub mod failpoints;
