@@ -62,13 +62,23 @@ pub struct Observation {
     pub seen_changing_at: Instant,
 }
 
-/// May `identity` write itself into the Lease now?
-pub fn may_acquire(observed: Option<&Observation>, identity: &str, now: Instant) -> bool {
+/// May `identity` write itself into the Lease now? After stepping down
+/// (`yielded`) a replica treats a Lease still naming it like anyone else's:
+/// it waits for it to go unrenewed for a lease duration. Otherwise a
+/// partitioned replica whose slow requests still land would keep renewing
+/// its old record, and a healthy standby could never take over (found by
+/// the chaos suite's slow partition).
+pub fn may_acquire(
+    observed: Option<&Observation>,
+    identity: &str,
+    now: Instant,
+    yielded: bool,
+) -> bool {
     match observed {
         None => true,
         Some(o) => match o.holder.as_deref() {
             None | Some("") => true,
-            Some(h) if h == identity => true,
+            Some(h) if h == identity && !yielded => true,
             Some(_) => now >= o.seen_changing_at + o.lease_duration,
         },
     }
@@ -136,6 +146,9 @@ pub enum Round {
 pub trait Candidate {
     fn round(&mut self) -> impl Future<Output = Round>;
     fn release(&mut self) -> impl Future<Output = ()>;
+    /// This replica stepped down: it may not take its old record back
+    /// before a standby could (see [`may_acquire`]).
+    fn stepped_down(&mut self) {}
 }
 
 /// Run rounds until `shutdown` resolves, publishing leadership on `tx`.
@@ -150,10 +163,11 @@ pub async fn elect(
     tokio::pin!(shutdown);
     // While leading: when the last successful round started.
     let mut renewed_at: Option<Instant> = None;
-    let step_down = |renewed_at: &mut Option<Instant>, why: &str| {
+    let step_down = |renewed_at: &mut Option<Instant>, candidate: &mut dyn FnMut(), why: &str| {
         warn!("{why}; stepping down");
         *renewed_at = None;
         tx.send_replace(false);
+        candidate();
     };
     loop {
         let started = Instant::now();
@@ -172,11 +186,14 @@ pub async fn elect(
                 tx.send_replace(true);
             }
             (Some(_), Round::Held) => renewed_at = Some(started),
-            (Some(_), Round::HeldByAnother) => {
-                step_down(&mut renewed_at, "another replica holds the lease")
-            }
+            (Some(_), Round::HeldByAnother) => step_down(
+                &mut renewed_at,
+                &mut || candidate.stepped_down(),
+                "another replica holds the lease",
+            ),
             (Some(at), _) if Instant::now() >= timing.step_down_at(at) => step_down(
                 &mut renewed_at,
+                &mut || candidate.stepped_down(),
                 "could not renew the lease within the renew deadline",
             ),
             _ => {}
@@ -191,6 +208,7 @@ pub async fn elect(
         {
             step_down(
                 &mut renewed_at,
+                &mut || candidate.stepped_down(),
                 "could not renew the lease within the renew deadline",
             );
         }
@@ -218,6 +236,8 @@ struct LeaseCandidate {
     api: Api<Lease>,
     config: LeaderConfig,
     observed: Option<Observation>,
+    /// Stepped down and not leader again since (see [`may_acquire`]).
+    yielded: bool,
 }
 
 impl Elector {
@@ -230,6 +250,7 @@ impl Elector {
                     api,
                     config,
                     observed: None,
+                    yielded: false,
                 },
                 tx,
             },
@@ -266,6 +287,10 @@ impl Candidate for LeaseCandidate {
 
     async fn release(&mut self) {
         LeaseCandidate::release(self).await
+    }
+
+    fn stepped_down(&mut self) {
+        self.yielded = true;
     }
 }
 
@@ -341,6 +366,7 @@ impl LeaseCandidate {
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(created) => {
                     self.observe(&created);
+                    self.yielded = false;
                     true
                 }
                 Err(e) => {
@@ -356,6 +382,7 @@ impl LeaseCandidate {
             self.observed.as_ref(),
             &self.config.identity,
             Instant::now(),
+            self.yielded,
         ) {
             return false;
         }
@@ -369,6 +396,7 @@ impl LeaseCandidate {
         {
             Ok(updated) => {
                 self.observe(&updated);
+                self.yielded = false;
                 true
             }
             Err(e) => {
@@ -419,23 +447,51 @@ mod tests {
     #[test]
     fn acquires_free_released_or_own_leases() {
         let t0 = Instant::now();
-        assert!(may_acquire(None, "a", t0));
-        assert!(may_acquire(Some(&obs(None, t0)), "a", t0));
-        assert!(may_acquire(Some(&obs(Some(""), t0)), "a", t0));
-        assert!(may_acquire(Some(&obs(Some("a"), t0)), "a", t0));
+        assert!(may_acquire(None, "a", t0, false));
+        assert!(may_acquire(Some(&obs(None, t0)), "a", t0, false));
+        assert!(may_acquire(Some(&obs(Some(""), t0)), "a", t0, false));
+        assert!(may_acquire(Some(&obs(Some("a"), t0)), "a", t0, false));
+    }
+
+    /// A replica that stepped down waits for its own old record to expire,
+    /// as a standby does, instead of renewing it at once.
+    #[test]
+    fn after_stepping_down_its_own_lease_is_like_anothers() {
+        let t0 = Instant::now();
+        let own = obs(Some("a"), t0);
+        assert!(!may_acquire(Some(&own), "a", t0, true));
+        assert!(!may_acquire(
+            Some(&own),
+            "a",
+            t0 + Duration::from_millis(14_999),
+            true
+        ));
+        assert!(may_acquire(
+            Some(&own),
+            "a",
+            t0 + Duration::from_secs(15),
+            true
+        ));
+        assert!(may_acquire(Some(&obs(None, t0)), "a", t0, true));
     }
 
     #[test]
     fn takes_anothers_lease_only_after_a_full_unrenewed_duration() {
         let t0 = Instant::now();
         let o = obs(Some("b"), t0);
-        assert!(!may_acquire(Some(&o), "a", t0));
+        assert!(!may_acquire(Some(&o), "a", t0, false));
         assert!(!may_acquire(
             Some(&o),
             "a",
-            t0 + Duration::from_millis(14_999)
+            t0 + Duration::from_millis(14_999),
+            false
         ));
-        assert!(may_acquire(Some(&o), "a", t0 + Duration::from_secs(15)));
+        assert!(may_acquire(
+            Some(&o),
+            "a",
+            t0 + Duration::from_secs(15),
+            false
+        ));
     }
 
     /// A candidate playing a script: each round takes the given time and
