@@ -38,11 +38,11 @@ pub fn may_be_ours(job: &CompactJob) -> bool {
 
 /// Was this Job, controlled by an object of a kind served here, made for a
 /// slot (it has the scheduled-timestamp annotation and is not a manual run)
-/// by a field manager other than kronjob, at or after `since` (when this
-/// process started)? Only batch/v1 CronJobs have another controller:
-/// kube-controller-manager's. Jobs from before are history (a cluster that
-/// moved from the built-in controller to kronjob has many), not a second
-/// controller at work.
+/// by a field manager other than kronjob, at or after `since` (shortly
+/// before this process started)? Only batch/v1 CronJobs have another
+/// controller: kube-controller-manager's. Jobs from before are history (a
+/// cluster that moved from the built-in controller to kronjob has many),
+/// not a second controller at work.
 pub fn made_by_another_controller(job: &CompactJob, served: &[Kind], since: Timestamp) -> bool {
     let f = job.facts();
     f.created.is_some_and(|c| c >= since)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt, future};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -96,10 +96,13 @@ pub struct Shared {
     rejected: Mutex<HashMap<String, (i64, Timestamp)>>,
     /// The safety resync period (`Settings::resync`).
     resync: Option<Duration>,
-    /// When this process started: older Jobs of another controller are
-    /// history, not a second controller at work.
+    /// When this process started (see [`Shared::foreign_since`]).
     started: Timestamp,
 }
+
+/// How far before the start a Job of another controller still counts as
+/// the sign of a second controller (see [`Shared::foreign_since`]).
+const FOREIGN_LOOKBACK: SignedDuration = SignedDuration::from_secs(120);
 
 /// How long a Job counts as recorded by our own write.
 const OWN_WRITE_MEMORY: Duration = Duration::from_secs(30);
@@ -192,6 +195,17 @@ impl Shared {
             &cronjob.name_any(),
             K::KIND.kind(),
         );
+    }
+
+    /// Jobs of another controller created since this instant are reported:
+    /// from shortly before this process started on. Older ones are history
+    /// (a cluster that moved from the built-in controller has one per past
+    /// slot, up to the history limits); newer ones, or ones made just before
+    /// the start, mean another controller is (or was just now) at work.
+    pub fn foreign_since(&self) -> Timestamp {
+        self.started
+            .checked_sub(FOREIGN_LOOKBACK)
+            .unwrap_or(self.started)
     }
 
     /// Did the API server already refuse the Job of this slot of this
@@ -570,7 +584,7 @@ async fn run_scope(
             _ => {}
         }
         if let WatchEvent::Apply(job) | WatchEvent::InitApply(job) = ev
-            && job_cache::made_by_another_controller(job, &job_kinds, job_shared.started)
+            && job_cache::made_by_another_controller(job, &job_kinds, job_shared.foreign_since())
         {
             job_shared.report_foreign_job(job);
         }
