@@ -40,6 +40,7 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, DeleteParams, PostParams};
 
 use support::chaos::*;
+use support::cluster::OwnCluster;
 use support::http_get;
 use support::proxy::{Mode, Proxy};
 
@@ -54,7 +55,7 @@ const DEADLINE: i64 = 50;
 /// Seconds a create decided inside the deadline may take to land.
 const TOLERANCE: i64 = 5;
 
-async fn chaos_cluster() -> &'static ChaosCluster {
+async fn chaos_cluster() -> &'static OwnCluster {
     tokio::task::spawn_blocking(cluster).await.unwrap()
 }
 
@@ -87,7 +88,7 @@ async fn a_leader_killed_at_random_moments_of_bursts() {
     let cluster = chaos_cluster().await;
     let _shared = CONTROL_PLANE.shared().await;
     let client = cluster.client().await;
-    let ns = ChaosNamespace::new(&client, "chaos-kill").await;
+    let ns = cluster.namespace(&client, "chaos-kill").await;
     let (minutes, kills_per_minute, window) = if knobs.full {
         (knobs.minutes(2, 11), 5, 35.0)
     } else {
@@ -184,7 +185,7 @@ async fn b_apiserver_and_etcd_killed_and_restarted_during_bursts() {
     // Alone: every other test would see the API server die.
     let _alone = CONTROL_PLANE.exclusive().await;
     let client = cluster.client().await;
-    let ns = ChaosNamespace::new(&client, "chaos-cp").await;
+    let ns = cluster.namespace(&client, "chaos-cp").await;
     let minutes = knobs.minutes(1, 6);
     let max_down = 12.0;
     let api: Api<CronJob> = ns.api();
@@ -329,7 +330,7 @@ async fn c_forced_relist_while_cronjobs_change() {
     // Alone: the API server is restarted.
     let _alone = CONTROL_PLANE.exclusive().await;
     let client = cluster.client().await;
-    let ns = ChaosNamespace::new(&client, "chaos-relist").await;
+    let ns = cluster.namespace(&client, "chaos-relist").await;
     let api: Api<CronJob> = ns.api();
     let jobs: Api<Job> = ns.api();
 
@@ -665,7 +666,7 @@ async fn d_partitioned_leader_stops_before_the_standby_takes_over() {
     let cluster = chaos_cluster().await;
     let _shared = CONTROL_PLANE.shared().await;
     let client = cluster.client().await;
-    let ns = ChaosNamespace::new(&client, "chaos-part").await;
+    let ns = cluster.namespace(&client, "chaos-part").await;
     let rounds = knobs.minutes(2, 6);
     let api: Api<CronJob> = ns.api();
     let mut created = create_cronjobs(&api, "p", knobs.cronjobs(50), DEADLINE, 100).await;
@@ -863,7 +864,7 @@ async fn f_exhausted_quota_then_freed_inside_the_deadline() {
     let cluster = chaos_cluster().await;
     let _shared = CONTROL_PLANE.shared().await;
     let client = cluster.client().await;
-    let ns = ChaosNamespace::new(&client, "chaos-quota").await;
+    let ns = cluster.namespace(&client, "chaos-quota").await;
     let quotas: Api<ResourceQuota> = ns.api();
     let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "one-job"},
@@ -972,7 +973,7 @@ async fn g_failing_admission_webhook() {
     let cluster = chaos_cluster().await;
     let _shared = CONTROL_PLANE.shared().await;
     let client = cluster.client().await;
-    let ns = ChaosNamespace::new(&client, "chaos-webhook").await;
+    let ns = cluster.namespace(&client, "chaos-webhook").await;
 
     // The webhook server, with a certificate for 127.0.0.1.
     let dir = common::repo_root()
@@ -1123,8 +1124,8 @@ async fn revoke_and_restore(
     let cluster = chaos_cluster().await;
     let _shared = CONTROL_PLANE.shared().await;
     let client = cluster.client().await;
-    let ctrl = ChaosNamespace::new(&client, "chaos-rbac-ctrl").await;
-    let work = ChaosNamespace::new(&client, "chaos-rbac-work").await;
+    let ctrl = cluster.namespace(&client, "chaos-rbac-ctrl").await;
+    let work = cluster.namespace(&client, "chaos-rbac-work").await;
 
     // The chart's ServiceAccount and namespace-scoped RBAC (tests/rbac.rs
     // proves they are enough), impersonated, behind a proxy.

@@ -29,26 +29,13 @@ use kube::Client;
 use kube::api::Api;
 
 use common::{TestPod, wait_for};
-use support::cluster::{OwnCluster, OwnNamespace, StoppedOnDrop};
+use support::cluster::{OwnCluster, StoppedOnDrop};
 use support::*;
 
 const CLUSTER_DIR: &str = "target/cluster-managed";
 
 fn enabled() -> bool {
-    let on = match std::env::var("KRONJOB_MANAGED").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => std::env::var_os("KUBECONFIG")
-            .filter(|k| !k.is_empty())
-            .is_none_or(|k| k == common::local_kubeconfig()),
-    };
-    if !on {
-        eprintln!(
-            "[managed] skipped (KRONJOB_MANAGED=0, or $KUBECONFIG names a cluster other than the \
-             local one; KRONJOB_MANAGED=1 runs it on its own local control plane anyway)"
-        );
-    }
-    on
+    support::cluster::enabled("KRONJOB_MANAGED", "[managed]")
 }
 
 /// The field manager that created a Job: its managedFields entry for the
@@ -128,7 +115,7 @@ async fn on_a_managed_control_plane_each_kind_has_exactly_one_controller() {
 
 /// kronjob with `--serve kronjobs` beside the built-in controller.
 async fn side_by_side(cluster: &OwnCluster, client: &Client) {
-    let ns = OwnNamespace::new(cluster, client, "managed-side").await;
+    let ns = cluster.namespace(client, "managed-side").await;
     let kronjob =
         Kronjob::start_with_kubeconfig(ns.name(), &cluster.kubeconfig, &["--serve", "kronjobs"])
             .await;
@@ -210,7 +197,7 @@ async fn side_by_side(cluster: &OwnCluster, client: &Client) {
 /// kronjob with `--serve cronjobs` where the built-in controller runs: it
 /// reports the other controller's Jobs.
 async fn detection(cluster: &OwnCluster, client: &Client) {
-    let ns = OwnNamespace::new(cluster, client, "managed-detect").await;
+    let ns = cluster.namespace(client, "managed-detect").await;
     let jobs: Api<Job> = ns.api();
     let events: Api<Event> = ns.api();
     let cronjobs = Objects::new(client, ns.name(), Flavor::CronJob);

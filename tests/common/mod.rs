@@ -157,12 +157,38 @@ where
 pub struct TestNamespace {
     client: Client,
     name: String,
+    /// The kubeconfig of the control plane it lives on, when that is not the
+    /// shared test cluster of [`config`] (the chaos and managed suites run
+    /// their own): the drop deletes it there.
+    kubeconfig: Option<PathBuf>,
 }
 
 impl TestNamespace {
-    /// Creates the namespace and waits until its `default` ServiceAccount exists,
-    /// so that pods can be created in it right away.
+    /// Creates the namespace on the shared test cluster and waits until its
+    /// `default` ServiceAccount exists, so that pods can be created in it
+    /// right away.
     pub async fn new(client: &Client, prefix: &str) -> TestNamespace {
+        Self::create(client, None, prefix, Duration::from_secs(30)).await
+    }
+
+    /// The same on the control plane of `kubeconfig` (which `client` talks
+    /// to), waiting up to `account_timeout` for the ServiceAccount: after a
+    /// fault on that control plane its controller-manager may take a while.
+    pub async fn on(
+        client: &Client,
+        kubeconfig: &std::path::Path,
+        prefix: &str,
+        account_timeout: Duration,
+    ) -> TestNamespace {
+        Self::create(client, Some(kubeconfig.to_owned()), prefix, account_timeout).await
+    }
+
+    async fn create(
+        client: &Client,
+        kubeconfig: Option<PathBuf>,
+        prefix: &str,
+        account_timeout: Duration,
+    ) -> TestNamespace {
         let name = unique_name(prefix);
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({
@@ -176,11 +202,12 @@ impl TestNamespace {
         let this = TestNamespace {
             client: client.clone(),
             name,
+            kubeconfig,
         };
         let accounts: Api<ServiceAccount> = this.api();
         wait_for(
             &format!("the default ServiceAccount of namespace {}", this.name),
-            Duration::from_secs(30),
+            account_timeout,
             || async {
                 match accounts.get_opt("default").await {
                     Ok(Some(_)) => Ok(()),
@@ -222,13 +249,20 @@ impl Drop for TestNamespace {
         // The test's runtime may be single-threaded and is blocked in this drop
         // (or unwinding), so the deletion runs on a thread with its own runtime
         // and its own client: a client is bound to the runtime that made it.
-        let name = self.name.clone();
+        let (name, kubeconfig) = (self.name.clone(), self.kubeconfig.clone());
         let result = std::thread::spawn(move || -> Result<(), BoxError> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async move {
-                let client = Client::try_from(config().await)?;
+                let config = match kubeconfig {
+                    None => config().await,
+                    Some(path) => {
+                        let kc = Kubeconfig::read_from(&path)?;
+                        Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?
+                    }
+                };
+                let client = Client::try_from(config)?;
                 let namespaces: Api<Namespace> = Api::all(client);
                 let params = DeleteParams::background();
                 let delete = namespaces.delete(&name, &params);

@@ -1,6 +1,6 @@
 //! The fault-injection suite's harness (tests/chaos.rs; docs/testing.md):
 //!
-//! * [`ChaosCluster`]: a control plane of its own in `target/cluster-chaos`,
+//! * [`cluster`]: a control plane of its own in `target/cluster-chaos`,
 //!   whose API server and etcd the suite kills and restarts without
 //!   disturbing the suites that share `target/cluster`.
 //! * [`check`]: the invariant. For every CronJob and every slot whose
@@ -33,243 +33,25 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config, ResourceExt};
 
 use crate::common;
+use crate::support::cluster::OwnCluster;
 
 /// State directory of the chaos control plane (hack/cluster-lib.sh).
 pub const CLUSTER_DIR: &str = "target/cluster-chaos";
 
-/// Whether the fault tests run here. They need the local control-plane
-/// binaries (they start, kill and restart their own API server), so when
-/// `$KUBECONFIG` names another cluster (kind, say: "the harness starts
-/// nothing") they are skipped, with a message. KRONJOB_CHAOS=1 runs them
-/// anyway, KRONJOB_CHAOS=0 skips them.
+/// Whether the fault tests run here (`KRONJOB_CHAOS`, see
+/// [`crate::support::cluster::enabled`]): they kill and restart their own
+/// API server.
 pub fn enabled(test: &str) -> bool {
-    let on = match std::env::var("KRONJOB_CHAOS").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => std::env::var_os("KUBECONFIG")
-            .filter(|k| !k.is_empty())
-            .is_none_or(|k| k == common::local_kubeconfig()),
-    };
-    if !on {
-        eprintln!(
-            "[chaos] {test}: skipped (KRONJOB_CHAOS=0, or $KUBECONFIG names a cluster other than \
-             the local one; KRONJOB_CHAOS=1 runs it on its own local control plane anyway)"
-        );
-    }
-    on
+    crate::support::cluster::enabled("KRONJOB_CHAOS", &format!("[chaos] {test}"))
 }
 
-/// The chaos suite's own control plane.
-pub struct ChaosCluster {
-    pub kubeconfig: PathBuf,
-    /// The API server's address (for the proxy).
-    pub api: SocketAddr,
-}
-
-fn hack(script: &str) -> Command {
-    let mut c = Command::new("bash");
-    c.arg(common::repo_root().join("hack").join(script))
-        .current_dir(common::repo_root())
-        .env("KRONJOB_CLUSTER_DIR", CLUSTER_DIR)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit());
-    c
-}
-
-/// Start (or reuse) the chaos control plane, once per test binary. It is
+/// The chaos control plane, started (or reused) once per test binary. It is
 /// left running afterwards, like the shared one: `make test` and `make
 /// chaos` stop it (`KRONJOB_CLUSTER_DIR=target/cluster-chaos hack/cluster-down.sh`).
-pub fn cluster() -> &'static ChaosCluster {
-    static CLUSTER: OnceLock<ChaosCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        eprintln!("[chaos] starting the chaos control plane in {CLUSTER_DIR}");
-        let out = hack("cluster-up.sh")
-            .stdout(Stdio::piped())
-            .output()
-            .expect("run hack/cluster-up.sh");
-        assert!(
-            out.status.success(),
-            "hack/cluster-up.sh for {CLUSTER_DIR} failed ({}); see its output above",
-            out.status
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let kubeconfig = PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim());
-        let ports =
-            std::fs::read_to_string(common::repo_root().join(CLUSTER_DIR).join("ports.env"))
-                .expect("ports.env");
-        let port: u16 = ports
-            .lines()
-            .find_map(|l| l.strip_prefix("API_PORT="))
-            .expect("API_PORT")
-            .parse()
-            .unwrap();
-        ChaosCluster {
-            kubeconfig,
-            api: SocketAddr::from(([127, 0, 0, 1], port)),
-        }
-    })
-}
-
-impl ChaosCluster {
-    pub async fn config(&self) -> Config {
-        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
-        Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .expect("kubeconfig")
-    }
-
-    pub async fn client(&self) -> Client {
-        Client::try_from(self.config().await).expect("client")
-    }
-
-    /// SIGKILL a component (`etcd`, `kube-apiserver`, ...).
-    pub async fn kill(&self, component: &str) {
-        let c = component.to_owned();
-        let status = tokio::task::spawn_blocking(move || hack("cluster-kill.sh").arg(c).status())
-            .await
-            .unwrap()
-            .expect("hack/cluster-kill.sh");
-        assert!(status.success(), "killing {component} failed");
-    }
-
-    /// Start a component again with its recorded command line; returns once
-    /// it is healthy.
-    pub async fn restart(&self, component: &str) {
-        let c = component.to_owned();
-        let status =
-            tokio::task::spawn_blocking(move || hack("cluster-restart.sh").arg(c).status())
-                .await
-                .unwrap()
-                .expect("hack/cluster-restart.sh");
-        assert!(status.success(), "restarting {component} failed");
-    }
-}
-
-impl ChaosCluster {
-    /// Wait until the control plane works as a whole again after a fault
-    /// on it, so that the tests after this one start on a sound cluster:
-    /// the controller-manager's informers may back off for a while after
-    /// the API server came back (its ServiceAccount controller makes every
-    /// new namespace's `default` account), and kwok renews the fake nodes.
-    pub async fn wait_functional(&self) {
-        let client = self.client().await;
-        let probe = ChaosNamespace::new(&client, "chaos-probe").await;
-        drop(probe);
-        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
-        common::wait_for(
-            "the kwok nodes Ready and untainted",
-            Duration::from_secs(180),
-            || async {
-                let list = nodes
-                    .list(&ListParams::default().labels("type=kwok"))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let ready = list
-                    .items
-                    .iter()
-                    .filter(|n| {
-                        let ok = n
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|c| {
-                                c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                            });
-                        let tainted = n
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.taints.as_ref())
-                            .is_some_and(|t| !t.is_empty());
-                        ok && !tainted
-                    })
-                    .count();
-                if ready > 0 && ready == list.items.len() {
-                    Ok(())
-                } else {
-                    Err(format!("{ready} of {} ready", list.items.len()))
-                }
-            },
-        )
-        .await;
-    }
-}
-
-/// A namespace of the chaos control plane, deleted when dropped (unless
-/// `KRONJOB_KEEP_NAMESPACES=1`). `common::TestNamespace` would delete it on
-/// the shared control plane instead.
-pub struct ChaosNamespace {
-    client: Client,
-    name: String,
-}
-
-impl ChaosNamespace {
-    pub async fn new(client: &Client, prefix: &str) -> ChaosNamespace {
-        let name = common::unique_name(prefix);
-        let api: Api<Namespace> = Api::all(client.clone());
-        let ns: Namespace = serde_json::from_value(serde_json::json!({
-            "metadata": { "name": name, "labels": { common::TEST_NAMESPACE_LABEL: "true" } }
-        }))
-        .unwrap();
-        api.create(&PostParams::default(), &ns)
-            .await
-            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-        // Longer than common::TestNamespace waits: after a fault on the
-        // control plane the controller-manager may take a while to catch up.
-        common::wait_for(
-            "the default ServiceAccount",
-            Duration::from_secs(120),
-            || async {
-                match accounts.get_opt("default").await {
-                    Ok(Some(_)) => Ok(()),
-                    Ok(None) => Err("not yet".to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            },
-        )
-        .await;
-        ChaosNamespace {
-            client: client.clone(),
-            name,
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as kube::Resource>::DynamicType: Default,
-    {
-        Api::namespaced(self.client.clone(), &self.name)
-    }
-}
-
-impl Drop for ChaosNamespace {
-    fn drop(&mut self) {
-        if std::env::var("KRONJOB_KEEP_NAMESPACES").is_ok_and(|v| v == "1") {
-            eprintln!("[chaos] keeping namespace {}", self.name);
-            return;
-        }
-        // On a thread with its own runtime: the test's may be blocked here.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let client = cluster().client().await;
-                let api: Api<Namespace> = Api::all(client);
-                let params = DeleteParams::background();
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(20), api.delete(&name, &params)).await;
-            })
-        })
-        .join();
-    }
+/// Blocking.
+pub fn cluster() -> &'static OwnCluster {
+    static CLUSTER: OnceLock<OwnCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| OwnCluster::start(CLUSTER_DIR, &[]))
 }
 
 /// The knobs of a run: the reduced round by default (what `cargo test`

@@ -11,12 +11,34 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::common;
+
+/// Whether a suite that starts its own local control plane runs here (it
+/// needs the local control-plane binaries). When `$KUBECONFIG` names another
+/// cluster (kind, say: "the harness starts nothing") it is skipped, with a
+/// message naming `what`; the variable `switch` set to 1 runs it on its own
+/// local control plane anyway, set to 0 skips it.
+pub fn enabled(switch: &str, what: &str) -> bool {
+    let on = match std::env::var(switch).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => std::env::var_os("KUBECONFIG")
+            .filter(|k| !k.is_empty())
+            .is_none_or(|k| k == common::local_kubeconfig()),
+    };
+    if !on {
+        eprintln!(
+            "{what}: skipped ({switch}=0, or $KUBECONFIG names a cluster other than the local \
+             one; {switch}=1 runs it on its own local control plane anyway)"
+        );
+    }
+    on
+}
 
 /// A control plane started from `hack/` in its own state directory.
 pub struct OwnCluster {
@@ -102,6 +124,54 @@ impl OwnCluster {
         assert!(status.success(), "hack/{script} {component} failed");
     }
 
+    /// A test namespace on this control plane, deleted there when dropped
+    /// ([`common::TestNamespace`]). Its ServiceAccount may take up to two
+    /// minutes after a fault on the control plane.
+    pub async fn namespace(&self, client: &Client, prefix: &str) -> common::TestNamespace {
+        common::TestNamespace::on(client, &self.kubeconfig, prefix, Duration::from_secs(120)).await
+    }
+
+    /// Wait until the control plane works as a whole again after a fault
+    /// on it, so that the tests after this one start on a sound cluster:
+    /// the controller-manager's informers may back off for a while after
+    /// the API server came back (its ServiceAccount controller makes every
+    /// new namespace's `default` account), and kwok renews the fake nodes.
+    pub async fn wait_functional(&self) {
+        let client = self.client().await;
+        drop(self.namespace(&client, "probe").await);
+        let nodes: Api<Node> = Api::all(client);
+        common::wait_for(
+            "the kwok nodes Ready and untainted",
+            Duration::from_secs(180),
+            || async {
+                let list = nodes
+                    .list(&ListParams::default().labels("type=kwok"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let usable = |n: &Node| {
+                    let ready = n
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                    let tainted = n
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.taints.as_ref())
+                        .is_some_and(|t| !t.is_empty());
+                    ready && !tainted
+                };
+                let ready = list.items.iter().filter(|n| usable(n)).count();
+                if ready > 0 && ready == list.items.len() {
+                    Ok(())
+                } else {
+                    Err(format!("{ready} of {} ready", list.items.len()))
+                }
+            },
+        )
+        .await;
+    }
+
     /// Stop every component and remove the state directory. Blocking.
     pub fn stop(&self) {
         eprintln!("[tests] stopping the control plane in {}", self.dir);
@@ -130,99 +200,5 @@ impl Drop for StoppedOnDrop {
             return;
         }
         self.0.stop();
-    }
-}
-
-/// A namespace of an [`OwnCluster`], deleted when dropped (unless
-/// `KRONJOB_KEEP_NAMESPACES=1`). `common::TestNamespace` would delete it on
-/// the shared control plane instead.
-pub struct OwnNamespace {
-    client: Client,
-    kubeconfig: PathBuf,
-    name: String,
-}
-
-impl OwnNamespace {
-    pub async fn new(cluster: &OwnCluster, client: &Client, prefix: &str) -> OwnNamespace {
-        let name = common::unique_name(prefix);
-        let api: Api<Namespace> = Api::all(client.clone());
-        let ns: Namespace = serde_json::from_value(serde_json::json!({
-            "metadata": { "name": name, "labels": { common::TEST_NAMESPACE_LABEL: "true" } }
-        }))
-        .unwrap();
-        api.create(&PostParams::default(), &ns)
-            .await
-            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-        common::wait_for(
-            "the default ServiceAccount",
-            Duration::from_secs(30),
-            || async {
-                match accounts.get_opt("default").await {
-                    Ok(Some(_)) => Ok(()),
-                    Ok(None) => Err("not yet".to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            },
-        )
-        .await;
-        OwnNamespace {
-            client: client.clone(),
-            kubeconfig: cluster.kubeconfig.clone(),
-            name,
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as kube::Resource>::DynamicType: Default,
-    {
-        Api::namespaced(self.client.clone(), &self.name)
-    }
-}
-
-impl Drop for OwnNamespace {
-    fn drop(&mut self) {
-        if std::env::var("KRONJOB_KEEP_NAMESPACES").is_ok_and(|v| v == "1") {
-            eprintln!("[tests] keeping namespace {}", self.name);
-            return;
-        }
-        // On a thread with its own runtime and client: the test's runtime
-        // may be blocked here, and a client is bound to the runtime that
-        // made it.
-        let (name, kubeconfig) = (self.name.clone(), self.kubeconfig.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let Ok(kc) = Kubeconfig::read_from(&kubeconfig) else {
-                    return;
-                };
-                let Ok(config) =
-                    Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await
-                else {
-                    return;
-                };
-                let Ok(client) = Client::try_from(config) else {
-                    return;
-                };
-                let api: Api<Namespace> = Api::all(client);
-                let params = DeleteParams::background();
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(20), api.delete(&name, &params)).await;
-            })
-        })
-        .join();
     }
 }
