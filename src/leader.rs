@@ -151,6 +151,20 @@ pub trait Candidate {
     fn stepped_down(&mut self) {}
 }
 
+/// Leave leadership: no longer leading, say so on `tx`, and tell the
+/// candidate, which may not take its old record back before a standby could.
+fn step_down(
+    candidate: &mut impl Candidate,
+    renewed_at: &mut Option<Instant>,
+    tx: &watch::Sender<bool>,
+    why: &str,
+) {
+    warn!("{why}; stepping down");
+    *renewed_at = None;
+    tx.send_replace(false);
+    candidate.stepped_down();
+}
+
 /// Run rounds until `shutdown` resolves, publishing leadership on `tx`.
 /// On shutdown a held Lease is released (within the renew deadline) so a
 /// standby takes over at once.
@@ -163,12 +177,6 @@ pub async fn elect(
     tokio::pin!(shutdown);
     // While leading: when the last successful round started.
     let mut renewed_at: Option<Instant> = None;
-    let step_down = |renewed_at: &mut Option<Instant>, candidate: &mut dyn FnMut(), why: &str| {
-        warn!("{why}; stepping down");
-        *renewed_at = None;
-        tx.send_replace(false);
-        candidate();
-    };
     loop {
         let started = Instant::now();
         let deadline = timing.round_deadline(renewed_at, started);
@@ -187,13 +195,15 @@ pub async fn elect(
             }
             (Some(_), Round::Held) => renewed_at = Some(started),
             (Some(_), Round::HeldByAnother) => step_down(
+                &mut candidate,
                 &mut renewed_at,
-                &mut || candidate.stepped_down(),
+                &tx,
                 "another replica holds the lease",
             ),
             (Some(at), _) if Instant::now() >= timing.step_down_at(at) => step_down(
+                &mut candidate,
                 &mut renewed_at,
-                &mut || candidate.stepped_down(),
+                &tx,
                 "could not renew the lease within the renew deadline",
             ),
             _ => {}
@@ -207,8 +217,9 @@ pub async fn elect(
             && Instant::now() >= timing.step_down_at(at)
         {
             step_down(
+                &mut candidate,
                 &mut renewed_at,
-                &mut || candidate.stepped_down(),
+                &tx,
                 "could not renew the lease within the renew deadline",
             );
         }
