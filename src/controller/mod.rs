@@ -29,7 +29,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ObjectGauges};
 use crate::model::{Kind, Scheduled};
 use crate::planner::{EventType, PlannedEvent, events};
 use compact::{Cached, CompactJob};
@@ -158,19 +158,14 @@ impl Shared {
     /// Set the per-CronJob gauges, unless the CronJob has been deleted or
     /// this replica no longer leads (a sync finishing after the loss must
     /// not bring back the series `cli` dropped then).
-    pub fn record_cronjob(&self, object: &Scheduled, record: impl FnOnce(&Metrics, [&str; 3])) {
+    pub fn record_cronjob(&self, object: &Scheduled, record: impl FnOnce(&mut ObjectGauges)) {
         let deleted = self.deleted.lock();
         if !self.is_leader() || deleted.contains(&object.uid) {
             return;
         }
-        record(
-            &self.metrics,
-            [
-                object.namespace.as_str(),
-                object.name.as_str(),
-                object.kind.kind(),
-            ],
-        );
+        self.metrics
+            .per_object
+            .record(object.kind, &object.namespace, &object.name, record);
     }
 
     /// Drop what is kept about a deleted CronJob: its per-CronJob series
@@ -191,9 +186,9 @@ impl Shared {
         }
         deleted.insert(uid);
         self.metrics.forget_cronjob(
+            K::KIND,
             &cronjob.namespace().unwrap_or_default(),
             &cronjob.name_any(),
-            K::KIND.kind(),
         );
     }
 
@@ -855,7 +850,7 @@ mod tests {
             "spec": {"schedule": "* * * * *", "jobTemplate": {}}
         }))
         .unwrap();
-        let record = |m: &Metrics, labels: [&str; 3]| m.suspended.with_label_values(&labels).set(1);
+        let record = |g: &mut ObjectGauges| g.suspended = 1;
         shared.record_cronjob(&cronjob, record);
         assert!(shared.metrics.render().contains("cronjob=\"cj\""));
         // Leadership lost (cli drops the series then); a sync that finishes

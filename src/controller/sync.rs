@@ -415,28 +415,17 @@ pub async fn write_status<K: ServedKind>(
 
 fn record_gauges(ctx: &Context, object: &Scheduled, status: &Status, plan: &Plan) {
     let secs = |t: Option<Timestamp>| t.map(|t| t.as_second()).unwrap_or(0);
-    ctx.record_cronjob(object, |m, labels| {
-        m.next_schedule_time
-            .with_label_values(&labels)
-            .set(secs(plan.next_schedule_time));
-        m.last_schedule_time
-            .with_label_values(&labels)
-            .set(secs(status.last_schedule_time));
-        m.last_successful_time
-            .with_label_values(&labels)
-            .set(secs(status.last_successful_time));
+    ctx.record_cronjob(object, |g| {
+        g.next_schedule_time = secs(plan.next_schedule_time);
+        g.last_schedule_time = secs(status.last_schedule_time);
+        g.last_successful_time = secs(status.last_successful_time);
         // A CronJob's status has no lastFailureTime: the plan's comes from
         // the failed Jobs it sees, and the gauge keeps the latest after the
         // history limit deleted them.
-        let failed = m.last_failure_time.with_label_values(&labels);
         let latest = status.last_failure_time.max(plan.delta.last_failure_time);
-        failed.set(failed.get().max(secs(latest)));
-        m.active_jobs
-            .with_label_values(&labels)
-            .set(i64::try_from(status.active.len()).unwrap_or(i64::MAX));
-        m.suspended
-            .with_label_values(&labels)
-            .set(i64::from(object.spec.suspend));
+        g.last_failure_time = g.last_failure_time.max(secs(latest));
+        g.active_jobs = i64::try_from(status.active.len()).unwrap_or(i64::MAX);
+        g.suspended = i64::from(object.spec.suspend);
     });
 }
 

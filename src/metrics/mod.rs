@@ -2,6 +2,11 @@
 //! existing dashboards and alerts work; kronjob's own carry the `kronjob_`
 //! prefix. Every metric is documented in docs/metrics.md.
 
+mod per_object;
+
+pub use per_object::{ObjectGauges, PerObjectGauges};
+
+use crate::model::Kind;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -32,12 +37,8 @@ pub struct Metrics {
     pub events: IntCounterVec,
     pub slots_skipped: IntCounterVec,
     pub slots_missed: IntCounterVec,
-    pub next_schedule_time: IntGaugeVec,
-    pub last_schedule_time: IntGaugeVec,
-    pub last_successful_time: IntGaugeVec,
-    pub last_failure_time: IntGaugeVec,
-    pub active_jobs: IntGaugeVec,
-    pub suspended: IntGaugeVec,
+    /// The per-CronJob gauges, kept outside the registry.
+    pub per_object: PerObjectGauges,
     pub watch_events: IntCounterVec,
     pub watch_errors: IntCounterVec,
     pub watch_lists: IntCounterVec,
@@ -55,10 +56,6 @@ pub struct Metrics {
     pub leader_transitions: IntCounter,
     pub build_info: IntGaugeVec,
 }
-
-/// The labels of per-object series: the object's namespace and name, and
-/// its kind (CronJob or KronJob).
-const CRONJOB_LABELS: &[&str] = &["namespace", "cronjob", "kind"];
 
 impl Metrics {
     /// The series kronjob's client records its requests into.
@@ -129,36 +126,6 @@ impl Metrics {
                 "kronjob_slots_missed_total",
                 "Slots that will never run, by reason (deadline_exceeded, superseded).",
                 &["reason"]
-            )),
-            next_schedule_time: reg!(gauge_vec(
-                "kronjob_cronjob_next_schedule_time_seconds",
-                "Unix time of the CronJob's next slot.",
-                CRONJOB_LABELS
-            )),
-            last_schedule_time: reg!(gauge_vec(
-                "kronjob_cronjob_last_schedule_time_seconds",
-                "Unix time of status.lastScheduleTime.",
-                CRONJOB_LABELS
-            )),
-            last_successful_time: reg!(gauge_vec(
-                "kronjob_cronjob_last_successful_time_seconds",
-                "Unix time of status.lastSuccessfulTime.",
-                CRONJOB_LABELS
-            )),
-            last_failure_time: reg!(gauge_vec(
-                "kronjob_cronjob_last_failure_time_seconds",
-                "Unix time the latest failed Job failed (a KronJob's status.lastFailureTime; for a CronJob, whose status has no such field, the latest this process saw).",
-                CRONJOB_LABELS
-            )),
-            active_jobs: reg!(gauge_vec(
-                "kronjob_cronjob_active_jobs",
-                "Number of Jobs in status.active.",
-                CRONJOB_LABELS
-            )),
-            suspended: reg!(gauge_vec(
-                "kronjob_cronjob_suspended",
-                "1 if the CronJob is suspended, else 0.",
-                CRONJOB_LABELS
             )),
             watch_events: reg!(counter_vec(
                 "kronjob_watch_events_total",
@@ -232,6 +199,7 @@ impl Metrics {
                 "Times this replica gained or lost leadership."
             )),
             build_info: reg!(gauge_vec("kronjob_build_info", "Always 1; labels carry the version.", &["version"])),
+            per_object: PerObjectGauges::default(),
             registry,
         };
         m.build_info
@@ -246,36 +214,21 @@ impl Metrics {
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(buf).expect("Prometheus text format is UTF-8")
-    }
-
-    /// The gauge vecs labelled by CronJob.
-    fn per_cronjob(&self) -> [&IntGaugeVec; 6] {
-        [
-            &self.next_schedule_time,
-            &self.last_schedule_time,
-            &self.last_successful_time,
-            &self.last_failure_time,
-            &self.active_jobs,
-            &self.suspended,
-        ]
+        let mut text = String::from_utf8(buf).expect("Prometheus text format is UTF-8");
+        self.per_object.render(&mut text);
+        text
     }
 
     /// Drop the per-object series of a deleted CronJob or KronJob.
-    pub fn forget_cronjob(&self, namespace: &str, name: &str, kind: &str) {
-        let labels = [namespace, name, kind];
-        for g in self.per_cronjob() {
-            let _ = g.remove_label_values(&labels);
-        }
+    pub fn forget_cronjob(&self, kind: Kind, namespace: &str, name: &str) {
+        self.per_object.forget(kind, namespace, name);
     }
 
     /// Drop the per-CronJob series of every CronJob: a replica that lost
     /// leadership no longer syncs, so its values would freeze and trip the
     /// alerts while the new leader exports the live ones.
     pub fn forget_all_cronjobs(&self) {
-        for g in self.per_cronjob() {
-            g.reset();
-        }
+        self.per_object.forget_all();
     }
 }
 
@@ -294,9 +247,8 @@ mod tests {
         let m = Metrics::new();
         m.creation_skew.observe(0.004);
         m.jobs_created.inc();
-        m.next_schedule_time
-            .with_label_values(&["ns", "cj", "CronJob"])
-            .set(42);
+        m.per_object
+            .record(Kind::CronJob, "ns", "cj", |g| g.next_schedule_time = 42);
         let text = m.render();
         assert!(text.contains(
             "cronjob_controller_job_creation_skew_duration_seconds_bucket{le=\"0.005\"} 1"
@@ -310,7 +262,7 @@ mod tests {
         assert!(text.contains(
             "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"cj\",kind=\"CronJob\",namespace=\"ns\"} 42"
         ));
-        m.forget_cronjob("ns", "cj", "CronJob");
+        m.forget_cronjob(Kind::CronJob, "ns", "cj");
         assert!(!m.render().contains("cronjob=\"cj\""));
     }
 
@@ -318,10 +270,8 @@ mod tests {
     fn forgetting_all_cronjobs_keeps_the_process_wide_metrics() {
         let m = Metrics::new();
         for cj in ["a", "b"] {
-            let labels = ["ns", cj, "CronJob"];
-            for g in m.per_cronjob() {
-                g.with_label_values(&labels).set(7);
-            }
+            m.per_object
+                .record(Kind::CronJob, "ns", cj, |g| g.active_jobs = 7);
         }
         m.jobs_created.inc();
         m.leader.set(1);
@@ -331,9 +281,8 @@ mod tests {
         assert!(text.contains("kronjob_jobs_created_total 1"), "{text}");
         assert!(text.contains("kronjob_leader 1"), "{text}");
         // A CronJob synced again afterwards is exported again.
-        m.next_schedule_time
-            .with_label_values(&["ns", "a", "CronJob"])
-            .set(9);
+        m.per_object
+            .record(Kind::CronJob, "ns", "a", |g| g.next_schedule_time = 9);
         assert!(m.render().contains(
             "kronjob_cronjob_next_schedule_time_seconds{cronjob=\"a\",kind=\"CronJob\",namespace=\"ns\"} 9"
         ));
