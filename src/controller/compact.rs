@@ -134,6 +134,12 @@ impl CompactJob {
     pub fn problems(&self) -> &[String] {
         &self.decoded.problems
     }
+
+    /// What was read of the Job, without the `ObjectMeta` the watcher
+    /// needs (360 bytes before any string): the form the Job cache keeps.
+    pub fn decoded(&self) -> &DecodedJob {
+        &self.decoded
+    }
 }
 
 impl From<DecodedJob> for CompactJob {

@@ -1,6 +1,8 @@
 //! The Job side of the controller's state: only Jobs controlled by a
-//! CronJob, in their compact form (`compact::CompactJob`), indexed by owner UID
-//! so a sync reads its own Jobs without scanning every Job in the cluster.
+//! CronJob, as what was read of them (`objects::job::DecodedJob`, without
+//! the `ObjectMeta` the watcher's `CompactJob` carries), indexed by owner
+//! UID so a sync reads its own Jobs without scanning every Job in the
+//! cluster.
 
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -14,26 +16,28 @@ use super::relist::RelistedCache;
 use jiff::Timestamp;
 
 use crate::model::{FIELD_MANAGER, JobFacts, Kind};
+use crate::objects::job::DecodedJob;
 
 /// The kind of a served object that controls this Job, if any.
-fn owner_kind(job: &CompactJob) -> Option<Kind> {
-    let c = job.facts().controller.as_ref()?;
+fn owner_kind(job: &JobFacts) -> Option<Kind> {
+    let c = job.controller.as_ref()?;
     Kind::ALL
         .into_iter()
         .find(|k| k.is_owner_kind(&c.api_version, &c.kind))
 }
 
 /// UID of the CronJob (or KronJob) that controls this Job, if any.
-fn cronjob_owner(job: &CompactJob) -> Option<&str> {
+fn cronjob_owner(job: &JobFacts) -> Option<&str> {
     owner_kind(job)?;
-    job.facts().controller.as_ref().map(|c| c.uid.as_str())
+    job.controller.as_ref().map(|c| c.uid.as_str())
 }
 
 /// Is this Job controlled by a CronJob, or might it be (its owner
 /// references could not be read)? Problems of other Jobs are not ours to
 /// report.
 pub fn may_be_ours(job: &CompactJob) -> bool {
-    cronjob_owner(job).is_some() || job.problems().iter().any(|p| p.contains("ownerReferences"))
+    cronjob_owner(job.facts()).is_some()
+        || job.problems().iter().any(|p| p.contains("ownerReferences"))
 }
 
 /// Was this Job, controlled by an object of a kind served here, made for a
@@ -46,7 +50,7 @@ pub fn may_be_ours(job: &CompactJob) -> bool {
 pub fn made_by_another_controller(job: &CompactJob, served: &[Kind], since: Timestamp) -> bool {
     let f = job.facts();
     f.created.is_some_and(|c| c >= since)
-        && owner_kind(job).is_some_and(|k| k == Kind::CronJob && served.contains(&k))
+        && owner_kind(f).is_some_and(|k| k == Kind::CronJob && served.contains(&k))
         && f.scheduled_time.is_some()
         && !f.manual
         && f.creator.as_deref().is_some_and(|c| c != FIELD_MANAGER)
@@ -54,34 +58,33 @@ pub fn made_by_another_controller(job: &CompactJob, served: &[Kind], since: Time
 
 /// The object to sync when this Job changes: (kind, name, namespace).
 pub fn owner_of(job: &CompactJob) -> Option<(Kind, String, String)> {
-    let kind = owner_kind(job)?;
+    let kind = owner_kind(job.facts())?;
     let c = job.facts().controller.as_ref()?;
     Some((kind, c.name.clone(), job.facts().namespace.clone()))
 }
 
-fn job_key(job: &CompactJob) -> (String, String) {
-    let f = job.facts();
-    (f.namespace.clone(), f.name.clone())
+fn job_key(job: &JobFacts) -> (String, String) {
+    (job.namespace.clone(), job.name.clone())
 }
 
 #[derive(Default)]
 struct Index {
     /// owner UID -> (namespace, name) -> Job
-    by_owner: HashMap<String, HashMap<(String, String), CompactJob>>,
+    by_owner: HashMap<String, HashMap<(String, String), DecodedJob>>,
     /// (namespace, name) -> owner UID, to move or drop a Job on update/delete.
     owner_of: HashMap<(String, String), String>,
 }
 
 impl Index {
     fn insert(&mut self, job: &CompactJob) {
-        let key = job_key(job);
+        let key = job_key(job.facts());
         self.remove(&key);
-        if let Some(owner) = cronjob_owner(job).map(str::to_owned) {
+        if let Some(owner) = cronjob_owner(job.facts()).map(str::to_owned) {
             self.owner_of.insert(key.clone(), owner.clone());
             self.by_owner
                 .entry(owner)
                 .or_default()
-                .insert(key, job.clone());
+                .insert(key, job.decoded().clone());
         }
     }
 
@@ -139,8 +142,8 @@ impl JobCache {
         match event {
             Event::Apply(job) => self.live.write().insert(job),
             Event::Delete(job) => {
-                self.live.write().remove(&job_key(job));
-                self.remember_deleted(job);
+                self.live.write().remove(&job_key(job.facts()));
+                self.remember_deleted(job.facts());
             }
             Event::Init => *self.relist.write() = Some(Index::default()),
             Event::InitApply(job) => {
@@ -153,7 +156,7 @@ impl JobCache {
                     let old = std::mem::replace(&mut *self.live.write(), buf);
                     let vanished = self.dropped_by_relist(old);
                     for job in &vanished {
-                        self.remember_deleted(job);
+                        self.remember_deleted(job.facts());
                     }
                     *self.vanished.lock() = vanished;
                 }
@@ -170,17 +173,18 @@ impl JobCache {
             .into_values()
             .flat_map(HashMap::into_values)
             .filter(|job| {
-                let key = job_key(job);
+                let key = job_key(&job.facts);
                 live.owner_of
                     .get(&key)
                     .and_then(|owner| live.by_owner.get(owner)?.get(&key))
-                    .is_none_or(|now| now.facts().uid != job.facts().uid)
+                    .is_none_or(|now| now.facts.uid != job.facts.uid)
             })
+            .map(CompactJob::from)
             .collect()
     }
 
-    fn remember_deleted(&self, job: &CompactJob) {
-        let uid = job.facts().uid.clone();
+    fn remember_deleted(&self, job: &JobFacts) {
+        let uid = job.uid.clone();
         if uid.is_empty() {
             return;
         }
@@ -214,7 +218,7 @@ impl JobCache {
         let live = self.live.read();
         live.by_owner
             .get(owner_uid)
-            .map(|jobs| jobs.values().map(|j| j.facts().clone()).collect())
+            .map(|jobs| jobs.values().map(|j| j.facts.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -239,13 +243,21 @@ impl JobCache {
 
 impl RelistedCache<CompactJob> for std::sync::Arc<JobCache> {
     fn version_before(&self, job: &CompactJob) -> Option<String> {
-        let key = job_key(job);
+        let key = job_key(job.facts());
         let live = self.live.read();
         let owner = live.owner_of.get(&key)?;
         live.by_owner
             .get(owner)?
             .get(&key)
-            .and_then(|j| kube::Resource::meta(j).resource_version.clone())
+            .and_then(|j| j.resource_version.clone())
+    }
+
+    fn current(&self, namespace: Option<&str>, name: &str) -> Option<CompactJob> {
+        let key = (namespace.unwrap_or_default().to_owned(), name.to_owned());
+        let live = self.live.read();
+        let owner = live.owner_of.get(&key)?;
+        let job = live.by_owner.get(owner)?.get(&key)?;
+        Some(CompactJob::from(job.clone()))
     }
 
     fn vanished(&self) -> Vec<CompactJob> {
@@ -313,6 +325,18 @@ mod tests {
             &served,
             since
         ));
+    }
+
+    #[test]
+    fn a_relist_reads_back_the_jobs_it_keeps() {
+        let cache = std::sync::Arc::new(JobCache::default());
+        cache.apply(&Event::Apply(job("a", Some("o1"))));
+        cache.apply(&Event::Apply(job("c", None)));
+        let a = cache.current(Some("ns"), "a").expect("an owned Job is kept");
+        assert_eq!(a.facts().uid, "uid-a");
+        assert_eq!(kube::Resource::meta(&a).name.as_deref(), Some("a"));
+        assert!(cache.current(Some("ns"), "c").is_none(), "not kept: no owner");
+        assert!(cache.current(Some("other"), "a").is_none());
     }
 
     #[test]

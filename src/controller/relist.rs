@@ -28,6 +28,8 @@ pub trait RelistedCache<K> {
     /// The resourceVersion the cache holds for `obj` now: during a relist,
     /// the version from before it.
     fn version_before(&self, obj: &K) -> Option<String>;
+    /// The object the cache holds under this key now, if it keeps it.
+    fn current(&self, namespace: Option<&str>, name: &str) -> Option<K>;
     /// A relist starts (`Init` has been applied).
     fn relist_started(&self) {}
     /// The objects the relist that just completed dropped: in the cache
@@ -37,6 +39,12 @@ pub trait RelistedCache<K> {
 
 /// See the module documentation. The stream must already have been applied
 /// to the cache (`reflect` or `inspect_ok(apply)` before this).
+///
+/// Only the keys of the changed objects are held until `InitDone`, and the
+/// objects are read back from the cache one at a time as they are passed
+/// on: the first list changes every object, and a copy of each (1.3 KB a
+/// Job) would double the memory the caches need at start-up and at every
+/// relist.
 pub fn settle_relists<K, S, C>(
     events: S,
     cache: C,
@@ -44,27 +52,42 @@ pub fn settle_relists<K, S, C>(
 where
     K: Resource + Clone + Send + 'static,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send,
-    C: RelistedCache<K> + Send + 'static,
+    C: RelistedCache<K> + Send + Sync + 'static,
 {
-    let mut changed: Vec<K> = Vec::new();
+    type Out<K> = Box<dyn Iterator<Item = Result<Event<K>, watcher::Error>> + Send>;
+    let cache = Arc::new(cache);
+    let mut changed: Vec<(Option<String>, String)> = Vec::new();
     events.flat_map(move |item| {
-        let out: Vec<Result<Event<K>, watcher::Error>> = match item {
+        let out: Out<K> = match item {
             Ok(Event::Init) => {
-                changed.clear();
+                changed = Vec::new();
                 cache.relist_started();
-                vec![Ok(Event::Init)]
+                Box::new(std::iter::once(Ok(Event::Init)))
             }
             Ok(Event::InitApply(obj)) => {
                 if cache.version_before(&obj) != obj.meta().resource_version {
-                    changed.push(obj);
+                    let meta = obj.meta();
+                    changed.push((
+                        meta.namespace.clone(),
+                        meta.name.clone().unwrap_or_default(),
+                    ));
                 }
-                Vec::new()
+                Box::new(std::iter::empty())
             }
-            Ok(Event::InitDone) => std::iter::once(Ok(Event::InitDone))
-                .chain(changed.drain(..).map(|o| Ok(Event::Apply(o))))
-                .chain(cache.vanished().into_iter().map(|o| Ok(Event::Delete(o))))
-                .collect(),
-            other => vec![other],
+            Ok(Event::InitDone) => {
+                let vanished = cache.vanished();
+                let current = cache.clone();
+                let applied = std::mem::take(&mut changed)
+                    .into_iter()
+                    .filter_map(move |(ns, name)| current.current(ns.as_deref(), &name))
+                    .map(|o| Ok(Event::Apply(o)));
+                Box::new(
+                    std::iter::once(Ok(Event::InitDone))
+                        .chain(applied)
+                        .chain(vanished.into_iter().map(|o| Ok(Event::Delete(o)))),
+                )
+            }
+            other => Box::new(std::iter::once(other)),
         };
         stream::iter(out)
     })
@@ -91,6 +114,15 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static> RelistedCache<K> for Store
         self.store
             .get(&ObjectRef::from_obj(obj))
             .and_then(|o| o.meta().resource_version.clone())
+    }
+
+    fn current(&self, namespace: Option<&str>, name: &str) -> Option<K> {
+        let key = ObjectRef::new(name);
+        let key = match namespace {
+            Some(ns) => key.within(ns),
+            None => key,
+        };
+        self.store.get(&key).map(|o| (*o).clone())
     }
 
     fn relist_started(&self) {
