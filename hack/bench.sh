@@ -16,7 +16,8 @@
 #   BENCH_WORKLOADS=raw,writes,latency,apf,steady,scale
 #   BENCH_CONTENDERS=kronjob,upstream-default,upstream-tuned (or kronjob@PATH: another build)
 #   BENCH_SCALE_CONTENDERS (default: BENCH_CONTENDERS without upstream-default)
-#   KEEP_CLUSTER=1 BENCH_KEEP_OBJECTS=1
+#   KEEP_CLUSTER=1 BENCH_KEEP_OBJECTS=1  BENCH_REUSE_OBJECTS=1 (skip the set-up of the
+#   steady/scale workload when a KEEP_OBJECTS run left exactly its objects, < 18 h ago)
 # The table goes to stdout, progress to stderr, the rows as JSON to
 # target/bench/results.json, the contenders' logs to target/bench/logs/.
 set -euo pipefail
