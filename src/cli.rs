@@ -192,8 +192,9 @@ pub struct RunArgs {
     /// This replica's identity in the Lease and Events; default: POD_NAME, else the host name.
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// CronJobs synced at once.
-    #[arg(long, default_value_t = 64, env = "KRONJOB_CONCURRENCY")]
+    /// CronJobs synced at once. 128 keeps as many Job creates in flight
+    /// in a burst as the API server's raw ceiling needs (docs/benchmarks.md).
+    #[arg(long, default_value_t = 128, env = "KRONJOB_CONCURRENCY")]
     pub concurrency: u16,
     /// The kinds to serve: cronjobs (batch/v1, where the built-in CronJob
     /// controller is off), kronjobs (kronjob.dev KronJobs, on any cluster),

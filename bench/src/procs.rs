@@ -95,7 +95,7 @@ pub fn contender(opts: &Opts, name: &str, kubeconfig: Option<&Path>) -> Result<C
             argv: upstream(&[
                 "--kube-api-qps=1000",
                 "--kube-api-burst=2000",
-                "--concurrent-cron-job-syncs=64",
+                "--concurrent-cron-job-syncs=128",
             ]),
             env_kubeconfig: None,
             port,
