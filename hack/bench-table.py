@@ -198,14 +198,16 @@ def current(rows):
         n = st[0]["n"]
         print(f"\n### {title}: {n} CronJobs, {n * 3} finished Jobs (next slot ~21 h away)\n")
         for s in setup:
-            print(f"Set-up: {s['n'] + s['jobs']} objects in {s['setup_s']:.0f} s ({s['writes_per_s']:.0f} writes/s); then etcd database "
+            made = (f"the {s['n'] + s['jobs']} objects of run {s['reused_run']} reused (BENCH_REUSE_OBJECTS=1)" if "reused_run" in s
+                    else f"{s['n'] + s['jobs']} objects in {s['setup_s']:.0f} s ({s['writes_per_s']:.0f} writes/s)")
+            print(f"Set-up: {made}; then etcd database "
                   f"{v((s.get('etcd_db_bytes') or 0) / 2**20)} MiB ({v((s.get('etcd_db_in_use_bytes') or 0) / 2**20)} MiB in use), "
                   f"kube-apiserver RSS {v((s.get('apiserver_rss_kib') or 0) / 1024)} MiB, etcd RSS {v((s.get('etcd_rss_kib') or 0) / 1024)} MiB, "
                   f"{v((s.get('mem_available_kib') or 0) / 2**20, '{:.1f}')} GiB of memory available.\n")
-        print("| contender | caches synced (ms) | all CronJobs synced (ms) | RSS steady (MiB) | per cached object (KiB) | RSS peak: start-up / relist (MiB) | relist peak / steady | relist | CPU: start-up / {idle} s idle / relist (s) | idle requests besides watches | watches re-opened |".replace("{idle}", str(data["run"].get("idle_secs", 60))))
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |")
+        print("| contender | caches synced (ms) | all CronJobs synced (ms) | RSS steady (MiB) | per cached object (KiB) | RSS peak: start-up / relist (MiB) | relist peak / steady | relist | CPU: start-up / {idle} s idle / relist (s) | kube-apiserver CPU during its start-up (s) | idle requests besides watches | watches re-opened |".replace("{idle}", str(data["run"].get("idle_secs", 60))))
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |")
         for b in base:
-            print(f"| (none: baseline, {b['idle_s']} s) | — | — | — | — | — | — | — | — | {v(b['idle_requests'])} | {v(b['idle_watch_requests'])} |")
+            print(f"| (none: baseline, {b['idle_s']} s) | — | — | — | — | — | — | — | — | — | {v(b['idle_requests'])} | {v(b['idle_watch_requests'])} |")
         for r in st:
             relist = "—"
             if "relisted" in r:
@@ -216,7 +218,7 @@ def current(rows):
             print(
                 f"| {r['contender']} | {v(r['caches_synced_ms'])} | {v(r['startup_ms'])} | {r['rss_steady_kib'] / 1024:.0f} | {r['kib_per_object']:.2f} | "
                 f"{r['rss_startup_peak_kib'] / 1024:.0f} / {v(rp / 1024 if rp is not None else None)} | {v(r.get('relist_peak_over_steady'), '{:.2f}')} | {relist} | "
-                f"{r['startup_cpu_s']:.1f} / {r['cpu_idle_s']:.2f} / {v(r.get('relist_cpu_s'), '{:.1f}')} | {v(r['idle_requests'])} | {v(r['idle_watch_requests'])} |"
+                f"{r['startup_cpu_s']:.1f} / {r['cpu_idle_s']:.2f} / {v(r.get('relist_cpu_s'), '{:.1f}')} | {v(r.get('apiserver_startup_cpu_s'), '{:.1f}')} | {v(r['idle_requests'])} | {v(r['idle_watch_requests'])} |"
             )
     commands(rows)
 
