@@ -76,6 +76,10 @@ struct Index {
 }
 
 impl Index {
+    fn get(&self, key: &(String, String)) -> Option<&DecodedJob> {
+        self.by_owner.get(self.owner_of.get(key)?)?.get(key)
+    }
+
     fn insert(&mut self, job: &CompactJob) {
         let key = job_key(job.facts());
         self.remove(&key);
@@ -173,10 +177,7 @@ impl JobCache {
             .into_values()
             .flat_map(HashMap::into_values)
             .filter(|job| {
-                let key = job_key(&job.facts);
-                live.owner_of
-                    .get(&key)
-                    .and_then(|owner| live.by_owner.get(owner)?.get(&key))
+                live.get(&job_key(&job.facts))
                     .is_none_or(|now| now.facts.uid != job.facts.uid)
             })
             .map(CompactJob::from)
@@ -243,21 +244,16 @@ impl JobCache {
 
 impl RelistedCache<CompactJob> for std::sync::Arc<JobCache> {
     fn version_before(&self, job: &CompactJob) -> Option<String> {
-        let key = job_key(job.facts());
-        let live = self.live.read();
-        let owner = live.owner_of.get(&key)?;
-        live.by_owner
-            .get(owner)?
-            .get(&key)
-            .and_then(|j| j.resource_version.clone())
+        self.live
+            .read()
+            .get(&job_key(job.facts()))?
+            .resource_version
+            .clone()
     }
 
     fn current(&self, namespace: Option<&str>, name: &str) -> Option<CompactJob> {
         let key = (namespace.unwrap_or_default().to_owned(), name.to_owned());
-        let live = self.live.read();
-        let owner = live.owner_of.get(&key)?;
-        let job = live.by_owner.get(owner)?.get(&key)?;
-        Some(CompactJob::from(job.clone()))
+        self.live.read().get(&key).cloned().map(CompactJob::from)
     }
 
     fn vanished(&self) -> Vec<CompactJob> {
@@ -332,10 +328,15 @@ mod tests {
         let cache = std::sync::Arc::new(JobCache::default());
         cache.apply(&Event::Apply(job("a", Some("o1"))));
         cache.apply(&Event::Apply(job("c", None)));
-        let a = cache.current(Some("ns"), "a").expect("an owned Job is kept");
+        let a = cache
+            .current(Some("ns"), "a")
+            .expect("an owned Job is kept");
         assert_eq!(a.facts().uid, "uid-a");
         assert_eq!(kube::Resource::meta(&a).name.as_deref(), Some("a"));
-        assert!(cache.current(Some("ns"), "c").is_none(), "not kept: no owner");
+        assert!(
+            cache.current(Some("ns"), "c").is_none(),
+            "not kept: no owner"
+        );
         assert!(cache.current(Some("other"), "a").is_none());
     }
 
