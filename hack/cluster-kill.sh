@@ -20,9 +20,20 @@ if ! pid=$(component_pid "$name"); then
   exit 0
 fi
 kill -KILL "$pid"
-# Gone once it is no longer a live process (a zombie awaiting its reaper counts as gone).
+# Gone once it has released its files (its listening ports): no longer a
+# process, or a zombie awaiting its reaper whose other threads have all
+# exited. A Go program's main thread can be a zombie while its other threads
+# are still exiting and holding the shared file table; a restart then fails
+# with "address already in use".
+gone() {
+  [[ -d "/proc/$pid" ]] || return 0
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] || return 1
+  local threads
+  threads=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  ((threads <= 1))
+}
 for _ in $(seq 1 100); do
-  if ! kill -0 "$pid" 2>/dev/null || [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]]; then
+  if gone; then
     log "killed $name (pid $pid)"
     exit 0
   fi

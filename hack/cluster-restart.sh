@@ -27,8 +27,23 @@ start=$SECONDS
 printf '\n---- restarted by hack/cluster-restart.sh at %s ----\n' "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
 start_component "$name"
 
+# A component that exits at once because its port is still bound (by its
+# killed predecessor's last threads, or a socket the kernel has not let go)
+# is started again, at most 20 times.
+binds=0
 ready() {
-  component_pid "$name" >/dev/null || { log "ERROR: $name exited after the restart; last lines of $LOGS/$name.log:"; tail -n 20 "$LOGS/$name.log" >&2; exit 1; }
+  if ! component_pid "$name" >/dev/null; then
+    if ((binds < 20)) && tail -n 5 "$LOGS/$name.log" | grep -q "address already in use"; then
+      binds=$((binds + 1))
+      log "$name: its port is still in use; starting it again in 0.5 s ($binds)"
+      sleep 0.5
+      start_component "$name"
+      return 1
+    fi
+    log "ERROR: $name exited after the restart; last lines of $LOGS/$name.log:"
+    tail -n 20 "$LOGS/$name.log" >&2
+    exit 1
+  fi
   case $name in
     etcd) etcd_ok ;;
     kube-apiserver) [[ "$(admin_curl /readyz 2>/dev/null)" == ok ]] ;;
