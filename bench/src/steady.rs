@@ -186,52 +186,42 @@ pub async fn setup(
 /// slot is 21 hours after the set-up): profiling a contender against 50 000
 /// CronJobs then costs no 10-minute set-up.
 async fn reusable(client: &Client, n: usize, label: &str) -> Result<Option<String>> {
-    let mut runs = std::collections::BTreeMap::<String, (usize, usize)>::new();
-    let (cronjob_api, job_api) = (
-        Api::<CronJob>::all(client.clone()),
-        Api::<Job>::all(client.clone()),
-    );
-    for (cronjobs, plural) in [(true, "cronjobs"), (false, "jobs")] {
-        let mut lp = kube::api::ListParams::default()
-            .labels(RUN_LABEL)
-            .limit(5000);
-        loop {
-            fn runs_of<K: Clone>(
-                page: kube::core::ObjectList<kube::core::PartialObjectMeta<K>>,
-            ) -> (Vec<String>, Option<String>) {
-                let runs = page.items.iter().map(|i| {
-                    i.metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(RUN_LABEL))
-                        .cloned()
-                        .unwrap_or_default()
-                });
-                (runs.collect(), page.metadata.continue_)
-            }
-            let (page_runs, next) = if cronjobs {
-                runs_of(with_retry("list cronjobs", || cronjob_api.list_metadata(&lp)).await?)
-            } else {
-                runs_of(with_retry("list jobs", || job_api.list_metadata(&lp)).await?)
-            };
-            for run in page_runs {
-                let e = runs.entry(run).or_default();
-                if cronjobs { e.0 += 1 } else { e.1 += 1 }
-            }
-            match next {
-                Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
-                _ => break,
-            }
-        }
-        log(format!("{plural} of earlier runs: {runs:?}"));
-    }
-    let [(run, counts)] = <[_; 1]>::try_from(runs.into_iter().collect::<Vec<_>>())
-        .unwrap_or_else(|_| [(String::new(), (0, 0))]);
+    let cronjobs = objects_per_run(&Api::<CronJob>::all(client.clone())).await?;
+    let jobs = objects_per_run(&Api::<Job>::all(client.clone())).await?;
+    log(format!(
+        "objects of earlier runs: CronJobs {cronjobs:?}, Jobs {jobs:?}"
+    ));
+    let Ok([(run, &count)]) = <[_; 1]>::try_from(cronjobs.iter().collect::<Vec<_>>()) else {
+        return Ok(None);
+    };
     let set_up_ms = run
         .strip_prefix(&format!("{label}-"))
         .and_then(|ms| ms.parse::<i64>().ok());
     let fresh = set_up_ms.is_some_and(|ms| now_ms() - ms < 18 * 3600 * 1000);
-    Ok((fresh && counts == (n, n * JOBS_PER_CRONJOB)).then_some(run))
+    let only_its_jobs = jobs.len() == 1 && jobs.get(run) == Some(&(n * JOBS_PER_CRONJOB));
+    Ok((fresh && count == n && only_its_jobs).then(|| run.clone()))
+}
+
+/// How many objects of the bench's runs `api` holds, by run label.
+async fn objects_per_run<K>(api: &Api<K>) -> Result<std::collections::BTreeMap<String, usize>>
+where
+    K: Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut runs = std::collections::BTreeMap::new();
+    let mut lp = kube::api::ListParams::default()
+        .labels(RUN_LABEL)
+        .limit(5000);
+    loop {
+        let page = with_retry("list bench objects", || api.list_metadata(&lp)).await?;
+        for item in &page.items {
+            let run = item.metadata.labels.as_ref().and_then(|l| l.get(RUN_LABEL));
+            *runs.entry(run.cloned().unwrap_or_default()).or_default() += 1;
+        }
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => return Ok(runs),
+        }
+    }
 }
 
 /// The same idle window with no contender running.
